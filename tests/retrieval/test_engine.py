@@ -1,0 +1,192 @@
+"""BM25Engine against rank_bm25.BM25Okapi on a synthetic corpus."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval import engine as engine_module
+from retrieval.engine import BM25Engine
+
+K1, B, EPSILON = 1.5, 0.75, 0.25
+
+
+def _make_corpus(seed: int = 7, num_passages: int = 400, vocab_size: int = 300):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(vocab_size)]
+    probs = 1.0 / np.arange(1, vocab_size + 1)
+    probs /= probs.sum()
+    corpus = []
+    for i in range(num_passages):
+        length = int(rng.integers(1, 40))
+        passage = [words[j] for j in rng.choice(vocab_size, size=length, p=probs)]
+        # "common" is in most passages (negative idf -> epsilon floor);
+        # "half" is in exactly half of them (idf exactly 0).
+        if rng.random() < 0.8:
+            passage += ["common"] * int(rng.integers(1, 4))
+        if i % 2 == 0:
+            passage.append("half")
+        corpus.append(passage)
+    # "half" must be in exactly N/2 passages, so the empty passage is an odd index.
+    corpus[101] = []
+    return corpus
+
+
+CORPUS = _make_corpus()
+REFERENCE = BM25Okapi(CORPUS, k1=K1, b=B, epsilon=EPSILON)
+QUERIES = [
+    ["w3", "w17"],
+    ["w0", "w1", "w2", "w0"],
+    ["common"],
+    ["common", "w250", "w250", "w250"],
+    ["half"],
+    ["half", "unknown"],
+    ["w5", "nosuchword", "w42", "common", "w5", "w120"],
+    ["w299", "w298", "w1"],
+    ["zzz"],
+]
+
+# Each mode forces one of the query strategies the engine chooses between.
+MODES = {
+    "auto": {},
+    "pruned": {"_SMALL_QUERY": 0, "_LOOKUP_COST": 0},
+    "dense": {"_SMALL_QUERY": 0, "_LOOKUP_COST": 10**9},
+}
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request, monkeypatch):
+    for name, value in MODES[request.param].items():
+        monkeypatch.setattr(engine_module, name, value)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def engine() -> BM25Engine:
+    return BM25Engine.build(CORPUS, k1=K1, b=B, epsilon=EPSILON)
+
+
+def _expected_top(query: list[str], k: int) -> tuple[list[int], np.ndarray]:
+    ref = REFERENCE.get_scores(query)
+    qset = set(query)
+    touched = [i for i, passage in enumerate(CORPUS) if qset.intersection(passage)]
+    order = sorted(touched, key=lambda i: (-ref[i], i))[:k]
+    return order, ref
+
+
+def test_epsilon_floor_and_zero_idf_are_exercised():
+    assert REFERENCE.idf["common"] == pytest.approx(EPSILON * REFERENCE.average_idf)
+    assert REFERENCE.idf["half"] == 0.0
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_dense_scores_equal_rank_bm25(engine, query):
+    np.testing.assert_allclose(
+        engine.get_scores(query), REFERENCE.get_scores(query), rtol=1e-9, atol=0
+    )
+
+
+@pytest.mark.parametrize("k", [1, 5, 10, 1000])
+@pytest.mark.parametrize("query", QUERIES)
+def test_top_k_matches_rank_bm25_order(engine, mode, query, k):
+    hits = engine.search(query, k)
+    expected, ref = _expected_top(query, k)
+    assert len(hits) == len(expected)
+    ids = [i for i, _ in hits]
+    scores = np.array([s for _, s in hits])
+    np.testing.assert_allclose(scores, ref[ids], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(scores, ref[expected], rtol=1e-9, atol=1e-12)
+    for got, want in zip(ids, expected, strict=True):
+        if got != want:  # only allowed where rank-bm25 scores tie
+            assert ref[got] == pytest.approx(ref[want], rel=1e-9, abs=1e-12)
+    # best first, exact ties by lower passage index
+    keys = [(-s, i) for i, s in hits]
+    assert keys == sorted(keys)
+
+
+def test_only_passages_containing_a_query_term_are_returned(engine, mode):
+    hits = engine.search(["half"], 10_000)
+    assert len(hits) == len(CORPUS) // 2
+    assert all(score == 0.0 for _, score in hits)
+    assert [i for i, _ in hits] == list(range(0, len(CORPUS), 2))
+
+
+def test_empty_and_unknown_queries_return_nothing(engine):
+    assert engine.search([], 10) == []
+    assert engine.search(["nosuchword"], 10) == []
+    assert engine.search(["w1"], 0) == []
+    assert not engine.get_scores(["nosuchword"]).any()
+
+
+def test_vocabulary_and_doc_freq(engine):
+    assert set(engine.vocabulary()) == {t for p in CORPUS for t in p}
+    assert engine.num_passages == len(CORPUS)
+    assert engine.doc_freq("half") == len(CORPUS) // 2
+    assert engine.doc_freq("common") == sum("common" in p for p in CORPUS)
+    assert engine.doc_freq("nosuchword") == 0
+
+
+def test_empty_corpus_and_empty_passages():
+    assert BM25Engine.build([]).search(["a"], 5) == []
+    engine = BM25Engine.build([[], ["a", "b"], []])
+    assert engine.search(["a"], 5) == [(1, pytest.approx(engine.get_scores(["a"])[1]))]
+
+
+def test_save_load_round_trip(engine, tmp_path):
+    engine.save(tmp_path / "index")
+    loaded = BM25Engine.load(tmp_path / "index")
+    assert list(loaded.vocabulary()) == list(engine.vocabulary())
+    assert (loaded.k1, loaded.b, loaded.epsilon) == (K1, B, EPSILON)
+    assert loaded.num_passages == engine.num_passages
+    for query in QUERIES:
+        assert loaded.search(query, 10) == engine.search(query, 10)
+        np.testing.assert_array_equal(loaded.get_scores(query), engine.get_scores(query))
+    # saving over an existing index replaces it
+    other = BM25Engine.build([["x"], ["y", "x"]])
+    other.save(tmp_path / "index")
+    assert BM25Engine.load(tmp_path / "index").search(["x"], 5) == other.search(["x"], 5)
+
+
+def _saved(engine: BM25Engine, tmp_path):
+    directory = tmp_path / "index"
+    engine.save(directory)
+    return directory
+
+
+def _truncate(path, keep: int | None = None) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2 if keep is None else keep])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: (d / "meta.json").unlink(), id="interrupted-save"),
+        pytest.param(lambda d: _truncate(d / "docs.npy"), id="truncated-docs"),
+        pytest.param(lambda d: _truncate(d / "weights.npy", 40), id="truncated-header"),
+        pytest.param(lambda d: (d / "impact.npy").unlink(), id="missing-array"),
+        pytest.param(lambda d: _truncate(d / "vocab.bin"), id="truncated-vocab"),
+        pytest.param(lambda d: _truncate(d / "meta.json"), id="corrupt-meta"),
+        pytest.param(lambda d: (d / "offsets.npy").write_bytes(b"garbage"), id="garbage-array"),
+    ],
+)
+def test_load_rejects_damaged_index(engine, tmp_path, damage):
+    directory = _saved(engine, tmp_path)
+    damage(directory)
+    with pytest.raises(ValueError, match="index"):
+        BM25Engine.load(directory)
+
+
+def test_load_rejects_other_versions_and_missing_directories(engine, tmp_path):
+    with pytest.raises(ValueError, match="missing"):
+        BM25Engine.load(tmp_path / "nowhere")
+    directory = _saved(engine, tmp_path)
+    meta_path = directory / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = 999
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="version"):
+        BM25Engine.load(directory)
