@@ -1,0 +1,303 @@
+"""The one owner of the bot's SQLite connection: pragmas, migrations, transactions, backup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from .documents import DocumentRepository
+from .errors import DatabaseClosedError, MigrationError, SchemaTooNewError
+from .migrations import Migration, load_migrations
+from .queries import QueryRepository
+from .subscriptions import SubscriptionRepository
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 5.0
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL,
+    applied_at REAL    NOT NULL
+) STRICT
+"""
+
+
+def latest_schema_version() -> int:
+    """The schema version this release's migration files bring a database up to."""
+    return len(load_migrations())
+
+
+class Database:
+    """Owns one aiosqlite connection; every read and write in the bot goes through it.
+
+    Writes run inside `transaction()`, which holds an asyncio.Lock for its whole
+    duration, so coroutines sharing the connection never interleave statements inside
+    one transaction. Reads take the same lock, so they never observe another
+    coroutine's half-finished transaction.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
+        """Wrap an already configured connection; use `Database.open` instead."""
+        self._conn: aiosqlite.Connection | None = conn
+        self._path = path
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self.queries = QueryRepository(self)
+        self.subscriptions = SubscriptionRepository(self)
+        self.documents = DocumentRepository(self)
+
+    # -- lifetime -------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        migrations: Sequence[Migration] | None = None,
+        now: float | None = None,
+    ) -> Self:
+        """Open (creating if needed) the database at `path` and apply pending migrations.
+
+        `migrations` defaults to the files shipped in bot/storage/migrations; `now`
+        stamps schema_migrations.applied_at and defaults to the current time.
+        """
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        db = cls(conn, path)
+        try:
+            await db._configure(in_memory=in_memory)
+            await db._migrate(
+                load_migrations() if migrations is None else tuple(migrations),
+                now=time.time() if now is None else now,
+            )
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def _configure(self, *, in_memory: bool) -> None:
+        conn = self._connection()
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        mode = row[0] if row else None
+        if mode != "wal" and not in_memory:
+            log.warning("SQLite refused WAL journal mode for %s (got %s)", self._path, mode)
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        async with conn.execute("PRAGMA foreign_keys") as cursor:
+            row = await cursor.fetchone()
+        if not row or row[0] != 1:
+            raise RuntimeError("this SQLite build cannot enforce foreign keys")
+
+    async def close(self) -> None:
+        """Checkpoint the WAL into the main file and close; safe to call twice."""
+        if self._conn is None:
+            return
+        if self._owner is not None and self._owner is asyncio.current_task():
+            raise RuntimeError("cannot close the database from inside its own transaction")
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                await conn.execute("PRAGMA optimize")
+                await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                log.warning("WAL checkpoint on close failed for %s", self._path, exc_info=True)
+            finally:
+                await conn.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has run."""
+        return self._conn is None
+
+    @property
+    def path(self) -> Path | str:
+        """Where the database lives (":memory:" for an in-memory one)."""
+        return self._path
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- transactions and statement helpers ------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises (or is cancelled).
+
+        Holding the write lock from the start means a concurrent writer in another
+        process waits (up to the busy timeout) at BEGIN rather than failing mid-way.
+        Transactions do not nest, and a task spawned inside one must not use the database.
+        """
+        if self._owner is not None and self._owner is asyncio.current_task():
+            raise RuntimeError("transactions do not nest; this task already holds one")
+        async with self._lock:
+            conn = self._connection()
+            self._owner = asyncio.current_task()
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                yield
+                await conn.execute("COMMIT")
+            except BaseException:
+                # Queued after whatever statement was in flight, so it always runs last;
+                # sqlite3's rollback() is a no-op when no transaction is open.
+                try:
+                    await conn.rollback()
+                except sqlite3.Error:
+                    log.exception("ROLLBACK failed on %s", self._path)
+                raise
+            finally:
+                self._owner = None
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._owner is not None and self._owner is asyncio.current_task():
+            yield self._connection()
+            return
+        async with self._lock:
+            yield self._connection()
+
+    def _writing(self) -> aiosqlite.Connection:
+        conn = self._connection()
+        if self._owner is None or self._owner is not asyncio.current_task():
+            raise RuntimeError("writes must run inside `async with db.transaction():`")
+        return conn
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise DatabaseClosedError("the database is closed")
+        return self._conn
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Run a read and return its first row, or None."""
+        async with self._reading() as conn, conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read and return every row."""
+        async with self._reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write inside the current transaction; returns the affected row count."""
+        async with self._writing().execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def execute_returning(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Run one `... RETURNING` write inside the current transaction; returns its row."""
+        async with self._writing().execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Run one write per parameter row inside the current transaction."""
+        async with self._writing().executemany(sql, rows) as cursor:
+            return cursor.rowcount
+
+    # -- schema ----------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        """The highest migration applied to this database (0 for a new file)."""
+        exists = await self.fetchone(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        if exists is None:
+            return 0
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def latest_schema_version() -> int:
+        """The schema version this release's migration files bring a database up to."""
+        return latest_schema_version()
+
+    async def _migrate(self, migrations: tuple[Migration, ...], *, now: float) -> None:
+        latest = len(migrations)
+        current = await self.schema_version()
+        if current > latest:
+            raise SchemaTooNewError(current, latest)
+        if current == latest:
+            return
+        async with self.transaction():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            await self.execute(_MIGRATIONS_TABLE)
+            current = await self.schema_version()
+            if current > latest:
+                raise SchemaTooNewError(current, latest)
+            for migration in migrations[current:]:
+                for statement in migration.statements:
+                    try:
+                        await self.execute(statement)
+                    except sqlite3.Error as exc:
+                        raise MigrationError(
+                            f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+                        ) from exc
+                await self.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now),
+                )
+                log.info(
+                    "Applied migration %04d_%s: %s",
+                    migration.version,
+                    migration.name,
+                    migration.reason,
+                )
+
+    # -- maintenance -----------------------------------------------------------------
+
+    async def integrity_check(self) -> list[str]:
+        """SQLite's own consistency check; ["ok"] when the file is healthy."""
+        rows = await self.fetchall("PRAGMA integrity_check")
+        return [str(row[0]) for row in rows]
+
+    async def backup(self, dest: Path | str) -> None:
+        """Copy the live database to `dest` with SQLite's online backup API.
+
+        The copy is written next to `dest` and renamed into place, so `dest` is either
+        the previous backup or a complete new one, never a torn file.
+        """
+        dest = Path(dest)
+        partial = dest.with_name(dest.name + ".partial")
+        await asyncio.to_thread(_prepare_backup_target, self._path, dest, partial)
+        target = await asyncio.to_thread(sqlite3.connect, partial, check_same_thread=False)
+        try:
+            async with self._reading() as conn:
+                await conn.backup(target)
+        except BaseException:
+            target.close()
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            raise
+        target.close()
+        await asyncio.to_thread(os.replace, partial, dest)
+
+
+def _prepare_backup_target(source: Path | str, dest: Path, partial: Path) -> None:
+    if not isinstance(source, str) and dest.resolve() == source.resolve():
+        raise ValueError("refusing to back up a database onto itself")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.unlink(missing_ok=True)
