@@ -94,10 +94,17 @@ _BROKEN_TAG = re.compile(
     r"(?<![\w<])/?(?:span|div|p|a|b|i|em|strong|br|font|section|article|li|ul|ol|h[1-6])>",
     re.IGNORECASE,
 )
-_HTML_ENTITIES = {"&nbsp;": " ", "&amp;": "&", "&quot;": '"', "&#39;": "'", "&lt;": "<", "&gt;": ">"}
+_HTML_ENTITIES = {
+    "&nbsp;": " ",
+    "&amp;": "&",
+    "&quot;": '"',
+    "&#39;": "'",
+    "&lt;": "<",
+    "&gt;": ">",
+}
 _ENTITY = re.compile("|".join(map(re.escape, _HTML_ENTITIES)))
 # "Taotian.It is", "speech:If I", "strategy,Ammunition": punctuation glued to the next word.
-_GLUED = re.compile(r"(?<=[a-z])([.!?:;,])(?=[A-Z][a-z])")
+_GLUED = re.compile(r"(?<=[a-z])([.!?:;,])(?=[A-Z][a-z])|(?<=\d)([,;:])(?=[A-Z][a-z])")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
@@ -106,7 +113,7 @@ def _repair(line: str) -> str:
     line = _ENTITY.sub(lambda m: _HTML_ENTITIES[m.group()], line)
     line = _HTML_TAG.sub(" ", line)
     line = _BROKEN_TAG.sub(" ", line)
-    line = _GLUED.sub(r"\1 ", line)
+    line = _GLUED.sub(lambda m: m.group() + " ", line)
     line = _SPACES.sub(" ", line).strip()
     return re.sub(r" ([,.;:!?])", r"\1", line)
 
@@ -124,7 +131,8 @@ _FURNITURE_WHOLE = re.compile(
         |recommended(?:\ for\ you)?|you\ may\ also\ like|trending|popular|most\ read
         |share(?:\ this)?(?:\ article|\ post|\ story|\ page)?|share\ on\ \w+|tweet|print|e-?mail
         |advertisement|sponsored(?:\ content)?|ad
-        |tags?|categories|category|filed\ under|previous(?:\ post|\ article)?|next(?:\ post|\ article)?
+        |tags?|categories|category|filed\ under
+        |previous(?:\ post|\ article)?|next(?:\ post|\ article)?
         |subscribe(?:\ now)?|sign\ up|log\ ?in|register|loading
     )$""",
     re.VERBOSE,
@@ -300,9 +308,7 @@ def read_article(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
     )
 
 
-def load_corpus(
-    folder: Path, *, progress: Callable[[int, int], None] | None = None
-) -> LoadResult:
+def load_corpus(folder: Path, *, progress: Callable[[int, int], None] | None = None) -> LoadResult:
     """Load every article in folder; unusable files are listed in ``skipped`` with a reason."""
     files = list_article_files(folder)
     result = LoadResult()

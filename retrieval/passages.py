@@ -103,34 +103,32 @@ class Passage:
     text: str
 
 
+def _chunk(paragraphs: Iterable[str], max_chars: int, min_chars: int) -> list[str]:
+    """Pack sentences into chunks of at most max_chars; a new paragraph starts a new
+    chunk once the current one holds at least min_chars."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for paragraph in paragraphs:
+        for n, sentence in enumerate(split_sentences(paragraph)):
+            for piece in _cut_words(sentence, max_chars):
+                starts_paragraph = n == 0 and size >= min_chars
+                if current and (starts_paragraph or size + 1 + len(piece) > max_chars):
+                    chunks.append(" ".join(current))
+                    current, size = [], 0
+                size += len(piece) + (1 if current else 0)
+                current.append(piece)
+    if current:
+        chunks.append(" ".join(current))
+    return chunks
+
+
 def make_passages(
     documents: Iterable[Document], *, max_chars: int = MAX_CHARS, min_chars: int = MIN_CHARS
 ) -> list[Passage]:
-    """Chunk documents into passages: sentences are packed up to max_chars, and a new
-    paragraph starts a new passage once the current one holds at least min_chars."""
-    passages: list[Passage] = []
-    for doc in documents:
-        chunks: list[str] = []
-        current: list[str] = []
-        size = 0
-
-        def flush() -> None:
-            nonlocal current, size
-            if current:
-                chunks.append(" ".join(current))
-            current, size = [], 0
-
-        for paragraph in doc.paragraphs:
-            if size >= min_chars:
-                flush()
-            for sentence in split_sentences(paragraph):
-                for piece in _cut_words(sentence, max_chars):
-                    if current and size + 1 + len(piece) > max_chars:
-                        flush()
-                    current.append(piece)
-                    size += len(piece) + (1 if size else 0)
-        flush()
-        passages.extend(
-            Passage(doc.doc_id, doc.title, position, text) for position, text in enumerate(chunks)
-        )
-    return passages
+    """Chunk documents into passages that keep their document id, title and position."""
+    return [
+        Passage(doc.doc_id, doc.title, position, text)
+        for doc in documents
+        for position, text in enumerate(_chunk(doc.paragraphs, max_chars, min_chars))
+    ]

@@ -1,0 +1,271 @@
+"""From ranked passages to an extractive answer, or an honest "not in these articles".
+
+The answer is a verbatim extract of one passage (a sentence or a window of one, at most
+``MAX_ANSWER_CHARS``, cut only between words). Sentences are scored by the idf-weighted
+query terms they contain, the rank of their passage, and what the question asks for
+(a date for "when", a number for "how many", a name for "who").
+
+It abstains when the best passage does not cover the question: when the question names
+something the articles never mention, or when the best passage holds fewer than half of
+its terms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from retrieval.index import Hit, Index, QueryTerms
+from retrieval.passages import Passage, split_sentences
+from retrieval.text import surface_words, tokenize
+
+__all__ = ["MAX_ANSWER_CHARS", "Answer", "Result", "answer_question"]
+
+MAX_ANSWER_CHARS = 400
+MIN_COVERAGE = 0.5
+CANDIDATE_HITS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    doc_id: str
+    title: str
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of one question: an answer or None, and the passages behind it."""
+
+    question: str
+    answer: Answer | None
+    hits: list[Hit]
+    reason: str = ""  # why it abstained, for people
+    corrections: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The ``ask --json`` contract object."""
+        answer = self.answer
+        return {
+            "question": self.question,
+            "answer": None
+            if answer is None
+            else {"text": answer.text, "doc_id": answer.doc_id, "title": answer.title},
+            "passages": [
+                {
+                    "doc_id": h.passage.doc_id,
+                    "title": h.passage.title,
+                    "text": h.passage.text,
+                    "score": round(float(h.score), 6),
+                }
+                for h in self.hits
+            ],
+        }
+
+
+# --- what the question asks for -----------------------------------------------------
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+_DATE = re.compile(
+    rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)\b"
+    r"|\b(?:yesterday|today|last year|this year|next year)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred"
+    r"|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
+_UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)"
+
+# Question patterns and the sentence patterns that answer them, most specific first.
+_EXPECTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (
+        re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I),
+        re.compile(r"\b\d+\s*(?:-\s*)?years?(?:\s*-\s*|\s+)old\b|\baged?\s+\d+|\bage of \d+", re.I),
+    ),
+    (
+        re.compile(r"\bhow long\b|\bfor how many (?:years|months|days)\b", re.I),
+        re.compile(
+            rf"\b(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+{_UNIT}\b", re.I
+        ),
+    ),
+    (
+        re.compile(r"\bwhat (?:share|percentage|percent|proportion|rate)\b|\bhow fast\b", re.I),
+        re.compile(r"\d(?:[.,]\d+)?\s*(?:%|percent\b|per cent\b)", re.I),
+    ),
+    (
+        re.compile(r"\bhow (?:much|big|large)\b|\bwhat (?:amount|revenue|price|cost)\b", re.I),
+        re.compile(
+            r"\d(?:[.,]\d+)?\s*(?:%|billion|million|thousand|yuan|dollars?|usd|rmb|\$)|\$\s*\d",
+            re.I,
+        ),
+    ),
+    (
+        re.compile(
+            r"^\W*when\b|\b(?:what|which) (?:year|date|day|month|time)\b|\bin what year\b", re.I
+        ),
+        _DATE,
+    ),
+    (re.compile(r"\bhow many\b|\bwhat number\b", re.I), _NUMBER),
+]
+_ASKS_PERSON = re.compile(r"^\W*(?:who|whom)\b|\bwhich (?:person|people|executive)\b", re.I)
+# "Who is Dai Shan?", "What is Guofutong?", "Is e-commerce still ...?": the answer states
+# something of the subject, so the subject is followed by a verb or an appositive.
+_ASKS_IDENTITY = re.compile(r"^\W*(?:who|what)\s+(?:is|was|are|were)\s+(?P<subject>.+?)\W*$", re.I)
+_ASKS_YES_NO = re.compile(
+    r"^\W*(?:is|are|was|were|does|do|did|has|have|can|will|would|should)\s+"
+    r"(?P<subject>[\w'’-]+(?:\s+[\w'’-]+)?)",
+    re.I,
+)
+_PREDICATE = (
+    r"(?:'s)?\s*(?:,\s*(?:the\s+|a\s+|an\s+)?\w|\s+(?:\w+ly\s+)?(?:is|was|are|were|has|have|had|"
+    r"became|become|becomes|remains|remained|serves|served|refers|means|will)\b)"
+)
+_ASKS_AUTHOR = re.compile(
+    r"\bwho (?:wrote|authored|reported|edited)\b|\b(?:author|reporter|byline|written by)\b", re.I
+)
+
+
+def _type_bonus(question: str, sentence: str) -> float:
+    """How well sentence has the kind of thing the question asks for."""
+    for asks, answers in _EXPECTS:
+        if asks.search(question):
+            return 0.6 if answers.search(sentence) else 0.0
+    subjects: list[str] = []
+    if identity := _ASKS_IDENTITY.match(question):
+        subjects.append(identity.group("subject"))
+    elif yes_no := _ASKS_YES_NO.match(question):
+        words = yes_no.group("subject").split()
+        subjects.extend(" ".join(words[:n]) for n in range(len(words), 0, -1))
+    for subject in subjects:
+        if re.search(rf"\b{re.escape(subject.strip())}{_PREDICATE}", sentence, re.I):
+            return 0.5
+    if subjects:
+        return 0.0
+    if _ASKS_PERSON.search(question):
+        asked = {w.casefold() for w in re.findall(r"[A-Za-z]+", question)}
+        names = [n for n in _NAME.findall(sentence) if n.split()[0].casefold() not in asked]
+        return 0.3 if names else 0.0
+    return 0.0
+
+
+# --- extraction ---------------------------------------------------------------------
+
+
+def _window(sentence: str, weights: dict[str, float], limit: int = MAX_ANSWER_CHARS) -> str:
+    """The stretch of sentence of at most limit chars that holds the most query weight,
+    cut between words."""
+    if len(sentence) <= limit:
+        return sentence
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", sentence)]
+    gains = [sum(weights.get(t, 0.0) for t in tokenize(sentence[a:b])) for a, b in spans]
+    best = (-1.0, 0, 0)
+    right = 0
+    total = 0.0
+    for left in range(len(spans)):
+        if right < left:
+            right, total = left, 0.0
+        while right < len(spans) and spans[right][1] - spans[left][0] <= limit:
+            total += gains[right]
+            right += 1
+        if right == left:  # a single "word" longer than the limit
+            return sentence[spans[left][0] : spans[left][0] + limit]
+        if total > best[0]:
+            best = (total, spans[left][0], spans[right - 1][1])
+        total -= gains[left]
+    return sentence[best[1] : best[2]]
+
+
+def _sentences_of(passage: Passage) -> list[str]:
+    return split_sentences(passage.text)
+
+
+def _pick_sentence(
+    question: str, hits: list[Hit], weights: dict[str, float]
+) -> tuple[str, Hit] | None:
+    total_weight = sum(weights.values()) or 1.0
+    top_score = hits[0].score or 1.0
+    best: tuple[float, str, Hit] | None = None
+    for rank, hit in enumerate(hits[:CANDIDATE_HITS]):
+        title_terms = set(tokenize(hit.passage.title))
+        for sentence in _sentences_of(hit.passage):
+            terms = set(tokenize(sentence))
+            # Terms only in the title still tie a sentence to the question, more weakly.
+            overlap = sum(w for t, w in weights.items() if t in terms)
+            overlap += 0.3 * sum(w for t, w in weights.items() if t in title_terms - terms)
+            score = (
+                overlap / total_weight
+                + 0.3 * (hit.score / top_score)
+                - 0.02 * rank
+                + _type_bonus(question, sentence)
+            )
+            if best is None or score > best[0]:
+                best = (score, sentence, hit)
+    return None if best is None else (best[1], best[2])
+
+
+def _byline_answer(index: Index, hit: Hit) -> tuple[str, Hit] | None:
+    """For "who wrote this?" questions: the credit line of the best article."""
+    doc = index.document(hit.passage.doc_id)
+    if doc is None or not doc.bylines:
+        return None
+    byline = doc.bylines[0]
+    for i in range(doc.first_passage, doc.first_passage + doc.passage_count):
+        passage = index.passage(i)
+        for sentence in _sentences_of(passage):
+            if byline in sentence:
+                return sentence, Hit(passage, hit.score if i == hit.index else 0.0, i)
+    return None
+
+
+# --- abstention ---------------------------------------------------------------------
+
+
+def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
+    """Capitalised words (not sentence-initial) that the articles never mention."""
+    unknown = set(terms.unknown)
+    names = []
+    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'’-]*)", question.strip()):
+        words = list(surface_words(match.group(1)))
+        if words and all(w in unknown for w in words):
+            names.append(match.group(1))
+    return names
+
+
+def answer_question(index: Index, question: str, *, k: int = CANDIDATE_HITS) -> Result:
+    """Answer question from the index, or abstain with a reason."""
+    terms = index.query_terms(question)
+    if not terms.terms and not terms.unknown:
+        return Result(question, None, [], "The question has no words to search for.")
+    hits = index.search(terms, k=k)
+    result = Result(question, None, hits, corrections=terms.corrections)
+    if not hits:
+        result.reason = "No article mentions these words."
+        return result
+    missing = _unknown_names(question, terms)
+    if missing:
+        result.reason = f"The articles never mention {', '.join(missing)}."
+        return result
+    distinct = set(terms.terms) | set(terms.unknown)
+    weights = {t: index.idf(t) for t in set(terms.terms)}
+    matched = distinct & index.passage_terms(hits[0].passage)
+    coverage = len(matched) / len(distinct)
+    if coverage < MIN_COVERAGE or (len(distinct) > 1 and len(matched) < 2):
+        result.reason = "The closest passages do not cover the question."
+        return result
+    picked = None
+    if _ASKS_AUTHOR.search(question):
+        picked = _byline_answer(index, hits[0])
+    if picked is None:
+        picked = _pick_sentence(question, hits, weights)
+    if picked is None:
+        result.reason = "No sentence in the closest passages fits the question."
+        return result
+    sentence, hit = picked
+    text = _window(sentence, weights)
+    result.answer = Answer(text, hit.passage.doc_id, hit.passage.title)
+    # The passage the answer comes from leads the list of sources.
+    result.hits = [hit] + [h for h in hits if h.index != hit.index]
+    return result

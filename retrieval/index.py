@@ -1,0 +1,507 @@
+"""The searchable index: passages, their BM25 engine, and persistence on disk.
+
+An index lives in a root folder with one sub-folder per build and a ``CURRENT`` file
+naming the live one. A build is written to its own folder and only then does ``CURRENT``
+switch to it (an atomic rename), so a crash mid-build leaves the previous index serving,
+and readers never see half a build. Whether a rebuild is needed is decided by content
+hashes of the corpus files; file size and modification time only spare re-hashing files
+that did not change since the last build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mmap
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from retrieval.corpus import Document, SkippedFile, list_article_files, load_corpus
+from retrieval.engine import BM25Engine
+from retrieval.passages import Passage, make_passages
+from retrieval.text import analyze, tokenize
+
+__all__ = [
+    "BuildReport",
+    "Hit",
+    "Index",
+    "IndexUnavailable",
+    "QueryTerms",
+    "open_index",
+]
+
+log = logging.getLogger(__name__)
+
+# Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
+FORMAT_VERSION = 1
+_CURRENT = "CURRENT"
+_HASH_CHUNK = 1 << 20
+# Ranking: how many passages are re-ranked, and the weight of their article's score.
+RERANK_DEPTH = 100
+DOC_WEIGHT = 0.5
+
+Progress = Callable[[str, int, int], None]
+
+
+class IndexUnavailable(Exception):
+    """The index cannot be built or loaded; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    doc_id: str
+    title: str
+    content_hash: str
+    bylines: tuple[str, ...]
+    first_passage: int
+    passage_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A passage that matched a query, with its BM25 score."""
+
+    passage: Passage
+    score: float
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTerms:
+    """What a question turned into: index terms, typo corrections and unknown words."""
+
+    terms: tuple[str, ...]  # index terms in query order, after corrections
+    surfaces: tuple[str, ...]  # the words they came from (corrected spelling)
+    corrections: dict[str, str]  # typed word -> corrected word
+    unknown: tuple[str, ...]  # typed words the index has never seen, even corrected
+
+
+@dataclass(slots=True)
+class BuildReport:
+    """What opening or rebuilding the index did."""
+
+    documents: int
+    passages: int
+    skipped: list[SkippedFile]
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rebuilt: bool = True
+    seconds: float = 0.0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_corpus(folder: Path, previous: dict[str, FileStamp]) -> dict[str, FileStamp]:
+    """Stamp every article file, re-hashing only files whose size or mtime changed."""
+    stamps: dict[str, FileStamp] = {}
+    for path in list_article_files(folder):
+        try:
+            st = path.stat()
+            old = previous.get(path.name)
+            if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+                stamps[path.name] = old
+            else:
+                stamps[path.name] = FileStamp(st.st_size, st.st_mtime_ns, _sha256(path))
+        except OSError:
+            stamps[path.name] = FileStamp(-1, -1, "unreadable")
+    return stamps
+
+
+def _fingerprint(stamps: dict[str, FileStamp]) -> str:
+    digest = hashlib.sha256(f"corpusbot-index-v{FORMAT_VERSION}".encode())
+    for name in sorted(stamps):
+        digest.update(f"{name}\0{stamps[name].sha256}\n".encode())
+    return digest.hexdigest()
+
+
+class Index:
+    """Passages of a corpus with a BM25 engine over them."""
+
+    def __init__(
+        self,
+        *,
+        engine: BM25Engine,
+        doc_engine: BM25Engine,
+        texts: bytes | mmap.mmap,
+        offsets: np.ndarray,
+        passage_doc: np.ndarray,
+        documents: list[DocumentInfo],
+        surfaces: dict[str, str],
+        stamps: dict[str, FileStamp],
+        skipped: list[SkippedFile],
+        fingerprint: str,
+    ) -> None:
+        self.engine = engine
+        self.doc_engine = doc_engine
+        self._texts = texts
+        self._offsets = offsets
+        self._passage_doc = passage_doc
+        self.documents = documents
+        self._doc_by_id = {d.doc_id: d for d in documents}
+        self._surfaces = surfaces
+        self._surface_list: list[str] | None = None
+        self.stamps = stamps
+        self.skipped = skipped
+        self.fingerprint = fingerprint
+
+    # --- building ---------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        documents: Sequence[Document],
+        *,
+        stamps: dict[str, FileStamp] | None = None,
+        skipped: Sequence[SkippedFile] = (),
+        progress: Progress | None = None,
+    ) -> Index:
+        """Chunk, tokenize and index documents (CPU-bound: call it off the event loop)."""
+        passages = make_passages(documents)
+        corpus_tokens: list[list[str]] = []
+        doc_tokens: dict[str, list[str]] = {}
+        surfaces: dict[str, str] = {}
+        total = len(passages)
+        for n, passage in enumerate(passages, 1):
+            # The title belongs to the article's first passage; repeating it in every
+            # passage would make title words look common in long articles.
+            text = f"{passage.title}\n{passage.text}" if passage.position == 0 else passage.text
+            pairs = analyze(text)
+            for surface, term in pairs:
+                surfaces.setdefault(surface, term)
+            tokens = [term for _, term in pairs]
+            corpus_tokens.append(tokens)
+            doc_tokens.setdefault(passage.doc_id, []).extend(tokens)
+            if progress is not None and (n % 1000 == 0 or n == total):
+                progress("tokenizing", n, total)
+        if progress is not None:
+            progress("scoring", 0, 1)
+        engine = BM25Engine.build(corpus_tokens)
+        doc_engine = BM25Engine.build([doc_tokens.get(d.doc_id, []) for d in documents])
+        if progress is not None:
+            progress("scoring", 1, 1)
+        encoded = [p.text.encode() for p in passages]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in encoded], out=offsets[1:])
+        infos: list[DocumentInfo] = []
+        doc_index = {d.doc_id: i for i, d in enumerate(documents)}
+        counts = [0] * len(documents)
+        for p in passages:
+            counts[doc_index[p.doc_id]] += 1
+        start = 0
+        for doc, count in zip(documents, counts, strict=True):
+            infos.append(
+                DocumentInfo(doc.doc_id, doc.title, doc.content_hash, doc.bylines, start, count)
+            )
+            start += count
+        passage_doc = np.repeat(np.arange(len(documents), dtype=np.int32), counts)
+        stamps = stamps or {}
+        return cls(
+            engine=engine,
+            doc_engine=doc_engine,
+            texts=b"".join(encoded),
+            offsets=offsets,
+            passage_doc=passage_doc,
+            documents=infos,
+            surfaces=surfaces,
+            stamps=stamps,
+            skipped=list(skipped),
+            fingerprint=_fingerprint(stamps),
+        )
+
+    # --- persistence ------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the index into directory (which must not exist yet)."""
+        directory.mkdir(parents=True)
+        self.engine.save(directory / "engine")
+        self.doc_engine.save(directory / "doc_engine")
+        (directory / "passages.bin").write_bytes(self._texts)
+        np.save(directory / "offsets.npy", self._offsets)
+        np.save(directory / "passage_doc.npy", self._passage_doc)
+        meta = {
+            "format": FORMAT_VERSION,
+            "fingerprint": self.fingerprint,
+            "documents": [
+                [
+                    d.doc_id,
+                    d.title,
+                    d.content_hash,
+                    list(d.bylines),
+                    d.first_passage,
+                    d.passage_count,
+                ]
+                for d in self.documents
+            ],
+            "stamps": {k: [v.size, v.mtime_ns, v.sha256] for k, v in self.stamps.items()},
+            "skipped": [[s.name, s.reason] for s in self.skipped],
+            "surfaces": self._surfaces,
+        }
+        with (directory / "meta.json").open("w", encoding="utf-8") as fh:
+            json.dump(meta, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    @classmethod
+    def load(cls, directory: Path) -> Index:
+        """Load a saved index; raise IndexUnavailable if it is missing, partial or outdated."""
+        try:
+            meta = _read_meta(directory)
+            engine = BM25Engine.load(directory / "engine")
+            doc_engine = BM25Engine.load(directory / "doc_engine")
+            offsets = np.load(directory / "offsets.npy", mmap_mode="r")
+            passage_doc = np.load(directory / "passage_doc.npy", mmap_mode="r")
+            texts = _map_bytes(directory / "passages.bin")
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexUnavailable(f"index at {directory} is unusable: {exc}") from exc
+        if len(offsets) != engine.num_passages + 1 or offsets[-1] != len(texts):
+            raise IndexUnavailable(f"index at {directory} is inconsistent; rebuild it")
+        if doc_engine.num_passages != len(meta["documents"]):
+            raise IndexUnavailable(f"index at {directory} is inconsistent; rebuild it")
+        return cls(
+            engine=engine,
+            doc_engine=doc_engine,
+            texts=texts,
+            offsets=offsets,
+            passage_doc=passage_doc,
+            documents=[
+                DocumentInfo(i, t, h, tuple(b), f, c) for i, t, h, b, f, c in meta["documents"]
+            ],
+            surfaces=meta["surfaces"],
+            stamps={k: FileStamp(*v) for k, v in meta["stamps"].items()},
+            skipped=[SkippedFile(n, r) for n, r in meta["skipped"]],
+            fingerprint=meta["fingerprint"],
+        )
+
+    # --- lookup -----------------------------------------------------------------
+
+    @property
+    def num_passages(self) -> int:
+        return self.engine.num_passages
+
+    def passage(self, i: int) -> Passage:
+        doc = self.documents[int(self._passage_doc[i])]
+        text = self._texts[int(self._offsets[i]) : int(self._offsets[i + 1])].decode()
+        return Passage(doc.doc_id, doc.title, i - doc.first_passage, text)
+
+    def document(self, doc_id: str) -> DocumentInfo | None:
+        return self._doc_by_id.get(doc_id)
+
+    def document_passages(self, doc_id: str) -> list[Passage]:
+        doc = self._doc_by_id.get(doc_id)
+        if doc is None:
+            return []
+        return [
+            self.passage(i) for i in range(doc.first_passage, doc.first_passage + doc.passage_count)
+        ]
+
+    def idf(self, term: str) -> float:
+        """Robertson-Sparck Jones idf of term, floored at a small positive value."""
+        n = self.engine.doc_freq(term)
+        total = self.engine.num_passages
+        return max(float(np.log((total - n + 0.5) / (n + 0.5))), 0.05)
+
+    # --- searching --------------------------------------------------------------
+
+    def _correct(self, word: str) -> str | None:
+        """The closest indexed word to an unknown one (typo tolerance), or None."""
+        if len(word) < 4 or not word.isalpha():
+            return None
+        if self._surface_list is None:
+            self._surface_list = list(self._surfaces)
+        max_distance = 1 if len(word) <= 6 else 2
+        matches = process.extract(
+            word,
+            self._surface_list,
+            scorer=Levenshtein.distance,
+            score_cutoff=max_distance,
+            limit=10,
+        )
+        if not matches:
+            return None
+        # Closest first; among equally close words the one in more passages.
+        best = min(matches, key=lambda m: (m[1], -self.engine.doc_freq(self._surfaces[m[0]]), m[0]))
+        return best[0]
+
+    def query_terms(self, question: str) -> QueryTerms:
+        """Turn a question into index terms, correcting words the index has never seen."""
+        terms: list[str] = []
+        surfaces: list[str] = []
+        corrections: dict[str, str] = {}
+        unknown: list[str] = []
+        for surface, term in analyze(question):
+            if self.engine.doc_freq(term) == 0:
+                fixed = self._correct(surface)
+                if fixed is None:
+                    unknown.append(surface)
+                else:
+                    corrections[surface] = fixed
+                    surface, term = fixed, self._surfaces[fixed]
+            terms.append(term)
+            surfaces.append(surface)
+        return QueryTerms(tuple(terms), tuple(surfaces), corrections, tuple(unknown))
+
+    def search(self, query: str | QueryTerms, k: int = 5) -> list[Hit]:
+        """Best passages for a question, best first.
+
+        Passages are ranked by their own BM25 score plus a share of their article's
+        BM25 score (both relative to the best of this query): a passage from an article
+        that is about the question beats an equally matching aside in another article.
+        """
+        terms = self.query_terms(query) if isinstance(query, str) else query
+        tokens = list(terms.terms)
+        candidates = self.engine.search(tokens, max(k, RERANK_DEPTH))
+        if not candidates:
+            return []
+        doc_scores = dict(self.doc_engine.search(tokens, max(k, RERANK_DEPTH)))
+        top_passage = candidates[0][1] or 1.0
+        top_doc = max(doc_scores.values(), default=0.0) or 1.0
+        ranked = [
+            (
+                score / top_passage
+                + DOC_WEIGHT * doc_scores.get(int(self._passage_doc[i]), 0.0) / top_doc,
+                i,
+            )
+            for i, score in candidates
+        ]
+        ranked.sort(key=lambda pair: (-pair[0], pair[1]))
+        return [Hit(self.passage(i), score, i) for score, i in ranked[:k]]
+
+    def passage_terms(self, passage: Passage) -> set[str]:
+        """Index terms of a passage and of its article's title."""
+        return set(tokenize(f"{passage.title}\n{passage.text}"))
+
+
+def _read_meta(directory: Path) -> dict:
+    with (directory / "meta.json").open(encoding="utf-8") as fh:
+        meta = json.load(fh)
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"index format {meta.get('format')} is not {FORMAT_VERSION}")
+    return meta
+
+
+def _map_bytes(path: Path) -> bytes | mmap.mmap:
+    """Memory-map a file read-only (an empty file reads as b"")."""
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _current_dir(root: Path) -> Path | None:
+    try:
+        name = (root / _CURRENT).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return root / name if name else None
+
+
+def _previous_build(root: Path) -> tuple[dict[str, FileStamp], dict[str, str]]:
+    """File stamps and {doc_id: content hash} of the live build, empty if there is none."""
+    current = _current_dir(root)
+    if current is None:
+        return {}, {}
+    try:
+        meta = _read_meta(current)
+        stamps = {k: FileStamp(*v) for k, v in meta["stamps"].items()}
+        return stamps, {d[0]: d[2] for d in meta["documents"]}
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return {}, {}
+
+
+def _publish(index: Index, root: Path) -> Path:
+    """Save index as a new build under root and make it CURRENT atomically."""
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"build-{index.fingerprint[:12]}-{time.time_ns()}"
+    target = root / name
+    index.save(target)
+    pointer = root / f".{_CURRENT}.{os.getpid()}.tmp"
+    pointer.write_text(name, encoding="utf-8")
+    os.replace(pointer, root / _CURRENT)
+    _prune(root, keep=name)
+    return target
+
+
+def _prune(root: Path, keep: str) -> None:
+    """Remove old builds (a reader that loaded one keeps its memory maps)."""
+    for child in root.iterdir():
+        if child.is_dir() and child.name.startswith("build-") and child.name != keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def open_index(
+    corpus: Path,
+    root: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> tuple[Index, BuildReport]:
+    """Load the index for corpus from root, rebuilding it only if the corpus changed.
+
+    Raises CorpusError for an unusable corpus folder and IndexUnavailable if nothing can be
+    indexed. CPU-bound when it rebuilds: call it off the event loop.
+    """
+    started = time.perf_counter()
+    previous, old = _previous_build(root)
+    stamps = scan_corpus(corpus, previous)
+    fingerprint = _fingerprint(stamps)
+    current = _current_dir(root)
+    if not force and current is not None:
+        try:
+            index = Index.load(current)
+        except IndexUnavailable as exc:
+            log.warning("rebuilding the index: %s", exc)
+        else:
+            if index.fingerprint == fingerprint:
+                return index, BuildReport(
+                    documents=len(index.documents),
+                    passages=index.num_passages,
+                    skipped=index.skipped,
+                    rebuilt=False,
+                    seconds=time.perf_counter() - started,
+                )
+
+    def on_file(n: int, total: int) -> None:
+        if progress is not None:
+            progress("reading", n, total)
+
+    loaded = load_corpus(corpus, progress=on_file)
+    if not loaded.documents:
+        reasons = "; ".join(f"{s.name}: {s.reason}" for s in loaded.skipped[:5])
+        detail = f" (skipped {reasons})" if reasons else ""
+        raise IndexUnavailable(f"no usable articles in {corpus}{detail}")
+    index = Index.build(loaded.documents, stamps=stamps, skipped=loaded.skipped, progress=progress)
+    _publish(index, root)
+    new = {d.doc_id: d.content_hash for d in loaded.documents}
+    report = BuildReport(
+        documents=len(loaded.documents),
+        passages=index.num_passages,
+        skipped=loaded.skipped,
+        added=sorted(set(new) - set(old)),
+        changed=sorted(d for d in set(new) & set(old) if new[d] != old[d]),
+        removed=sorted(set(old) - set(new)),
+        seconds=time.perf_counter() - started,
+    )
+    return index, report
