@@ -202,8 +202,10 @@ class SubscriptionRepository:
                 return False
             if rows:
                 await self._db.executemany(
-                    "INSERT OR IGNORE INTO deliveries "
-                    "(subscription_id, doc_id, message_id, delivered_at) VALUES (?, ?, ?, ?)",
+                    # Like INSERT OR IGNORE for replays, but only the duplicate is ignored:
+                    # any other constraint failure still rolls the whole delivery back.
+                    "INSERT INTO deliveries (subscription_id, doc_id, message_id, delivered_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (subscription_id, doc_id) DO NOTHING",
                     rows,
                 )
         return True
