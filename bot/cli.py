@@ -1,0 +1,204 @@
+"""The ``corpusbot`` command line: start, ask, index, console, run, check, backup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.logs import setup_logging
+from bot.render import shorten
+from retrieval.answer import Result, answer_question
+from retrieval.corpus import CorpusError
+from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Answer questions about a corpus of news articles, on Discord or in a terminal.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class Failure(Exception):
+    """A problem the user can fix; printed as one clear message, exit code 2."""
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise Failure(f"invalid settings:\n{exc}") from None
+
+
+def _open(
+    settings: Settings, *, force: bool = False, show_progress: bool = False
+) -> tuple[Index, BuildReport]:
+    """Open (and if needed build) the index, with a progress bar when asked."""
+    try:
+        if not show_progress:
+            return open_index(settings.corpus, settings.index_path, force=force)
+        columns = (
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=err, transient=True) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            return open_index(settings.corpus, settings.index_path, force=force, progress=progress)
+    except (CorpusError, IndexUnavailable) as exc:
+        raise Failure(str(exc)) from None
+
+
+def _print_result(result: Result) -> None:
+    if result.answer is not None:
+        out.print(f"[bold]Answer:[/bold] {escape(result.answer.text)}")
+        out.print(
+            f"  [dim]from[/dim] {escape(result.answer.title)} [dim]({result.answer.doc_id})[/dim]"
+        )
+    else:
+        out.print(f"[bold]Not in these articles.[/bold] {escape(result.reason)}")
+    if result.corrections:
+        fixed = ", ".join(f"{a} -> {b}" for a, b in result.corrections.items())
+        out.print(f"[dim]Searched with corrected spelling: {escape(fixed)}[/dim]")
+    if not result.hits:
+        return
+    out.print("[bold]Sources:[/bold]" if result.answer else "[bold]Closest articles:[/bold]")
+    for n, hit in enumerate(result.hits[:3], 1):
+        where = f"[dim]({hit.passage.doc_id}, score {hit.score:.2f})[/dim]"
+        out.print(f" [{n}] {escape(hit.passage.title)} {where}")
+        out.print(f"     {escape(shorten(hit.passage.text, 240))}", style="dim")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question to answer.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read one question per line from standard input.")
+    ] = False,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to return.")] = 5,
+) -> None:
+    """Answer a question from the articles, with its sources."""
+    if stdin == (question is not None):
+        raise Failure("give either a QUESTION or --stdin")
+    settings = _settings()
+    index, _ = _open(settings)
+    questions = sys.stdin if stdin else [question or ""]
+    for line in questions:
+        text = line.rstrip("\r\n")
+        result = answer_question(index, text, k=k)
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            if stdin:
+                out.print(f"[bold]Q:[/bold] {escape(text)}")
+            _print_result(result)
+            if stdin:
+                out.print()
+
+
+@app.command()
+def index(
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if unchanged.")] = False,
+) -> None:
+    """(Re)build the index from the corpus folder."""
+    settings = _settings()
+    _, report = _open(settings, force=force, show_progress=True)
+    state = "rebuilt" if report.rebuilt else "unchanged, reused"
+    out.print(f"Index {state}: {settings.index_path}")
+    out.print(f"  corpus     {settings.corpus}")
+    out.print(f"  documents  {report.documents}")
+    out.print(f"  passages   {report.passages}")
+    if report.rebuilt:
+        out.print(
+            f"  changes    {len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.removed)} removed"
+        )
+    out.print(f"  skipped    {len(report.skipped)}")
+    for skipped in report.skipped:
+        out.print(f"    {escape(skipped.name)}: {escape(skipped.reason)}")
+    out.print(f"  time       {report.seconds:.2f} s")
+
+
+@app.command()
+def console() -> None:
+    """Type bot commands (/ask, /subscribe, /digest, /reindex, ...) and see the replies."""
+    from bot.console import run_console
+
+    settings = _settings()
+    setup_logging(settings, console_level="WARNING")
+    raise typer.Exit(run_console(settings))
+
+
+@app.command()
+def run() -> None:
+    """Start the Discord bot (needs DISCORD_TOKEN)."""
+    from bot.app import run_bot
+
+    settings = _settings()
+    problem = settings.token_problem()
+    if problem:
+        raise Failure(f"{problem}; set it in the environment or in .env")
+    setup_logging(settings)
+    raise typer.Exit(run_bot(settings))
+
+
+@app.command()
+def start() -> None:
+    """The main job: the Discord bot when a token is configured, else the console."""
+    settings = _settings()
+    if settings.token:
+        err.print("DISCORD_TOKEN is set: starting the Discord bot.")
+        run()
+    else:
+        err.print(
+            "No DISCORD_TOKEN configured: starting the offline console instead "
+            "(the same commands, answered in this terminal)."
+        )
+        console()
+
+
+def main() -> None:
+    """Console-script entry point: runs ``start`` when no command is given."""
+    args = sys.argv[1:]
+    if not args:
+        sys.argv.append("start")
+    try:
+        app(standalone_mode=False)
+    except Failure as exc:
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
