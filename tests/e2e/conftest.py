@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.fakediscord import FakeDiscord, FakeGuild
-
-
-def make_token(user_id: int) -> str:
-    """A string shaped like a bot token (base64 user id, timestamp, signature)."""
-    head = base64.b64encode(str(user_id).encode()).decode().rstrip("=")
-    return f"{head}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)[:38]}"
+from tests.e2e.fakediscord import FakeDiscord, FakeGuild, make_token
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ Protocol notes (discord.py 2.7.1)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import itertools
@@ -136,6 +137,12 @@ def _now_iso() -> str:
 def _perm_value(value: Any) -> int:
     """Accept an int or anything with ``.value`` (such as ``discord.Permissions``)."""
     return int(getattr(value, "value", value))
+
+
+def make_token(user_id: int) -> str:
+    """A string shaped like a bot token: base64 user id, timestamp, signature."""
+    head = base64.b64encode(str(user_id).encode()).decode().rstrip("=")
+    return f"{head}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(28)[:38]}"
 
 
 def make_user(username: str, *, user_id: int | None = None, bot: bool = False) -> dict[str, Any]:

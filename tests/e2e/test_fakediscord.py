@@ -9,9 +9,10 @@ reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import discord
@@ -29,7 +30,14 @@ from tests.e2e.fakediscord import (
     UPDATE_MESSAGE,
     FakeDiscord,
     FakeGuild,
+    make_token,
+    snowflake,
 )
+
+try:
+    import zstandard
+except ImportError:
+    zstandard = None
 
 pytestmark = pytest.mark.e2e
 
@@ -114,12 +122,12 @@ class ProbeBot(commands.AutoShardedBot):
             return [app_commands.Choice(name=t, value=t) for t in TOPICS if t.startswith(current)]
 
 
-@pytest.fixture
-async def bot(fake_discord: FakeDiscord, bot_token: str) -> AsyncIterator[ProbeBot]:
-    """A ready ProbeBot connected to the stand-in, commands synced globally."""
+@contextlib.asynccontextmanager
+async def running_bot(fake_discord: FakeDiscord, token: str) -> AsyncIterator[ProbeBot]:
+    """Start a ProbeBot against the stand-in, wait for READY and sync commands globally."""
     with fake_discord.redirect_discord_py():
         client = ProbeBot()
-        task = asyncio.create_task(client.start(bot_token))
+        task = asyncio.create_task(client.start(token))
         try:
             await asyncio.wait_for(client.wait_until_ready(), timeout=5)
             await client.tree.sync()
@@ -127,6 +135,12 @@ async def bot(fake_discord: FakeDiscord, bot_token: str) -> AsyncIterator[ProbeB
         finally:
             await client.close()
             await asyncio.wait_for(task, timeout=5)
+
+
+@pytest.fixture
+async def bot(fake_discord: FakeDiscord, bot_token: str) -> AsyncIterator[ProbeBot]:
+    async with running_bot(fake_discord, bot_token) as client:
+        yield client
 
 
 def _channel(bot: ProbeBot, guild: FakeGuild, name: str) -> discord.TextChannel:
@@ -143,7 +157,9 @@ async def test_login_ready_and_guild_cache(
     for path in ("/users/@me", "/oauth2/applications/@me", "/gateway/bot"):
         assert fake_discord.count_requests("GET", path) == 1
     assert fake_discord.connection_paths == ["/gateway"]
-    assert fake_discord.connection_compression == ["zlib-stream"]
+    # zlib-stream, or zstd-stream when discord.py finds a zstd module.
+    requested = discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
+    assert fake_discord.connection_compression == [requested]
     guild = bot.get_guild(fake_guild.id)
     assert guild is not None and guild.name == "Corpus Test Guild"
     assert sorted(c.name for c in guild.text_channels) == ["general", "news"]
@@ -277,6 +293,32 @@ async def test_missing_permission_raises_forbidden(
         await channel.fetch_message(1)
 
 
+async def test_late_answer_is_rejected_as_unknown_interaction(
+    bot: ProbeBot, fake_discord: FakeDiscord
+) -> None:
+    fake_discord.callback_deadline = 0.0
+    interaction = await fake_discord.send_slash_command("ping")
+    callback = rf"/interactions/{interaction.id}/[^/]+/callback"
+    request = await fake_discord.wait_for_request("POST", callback)
+    assert request.status == 404
+    assert interaction.callbacks == []
+
+
+async def test_guilds_are_spread_over_shards() -> None:
+    # A guild's shard is (guild_id >> 22) % shard_count.
+    even = FakeGuild(name="Even", id=(1_000_000_000_000 << 22) | 1)
+    odd = FakeGuild(name="Odd", id=(1_000_000_000_001 << 22) | 1)
+    fd = FakeDiscord(guilds=[even, odd], shard_count=2, app_id=snowflake())
+    async with fd, running_bot(fd, make_token(fd.bot_user_id)) as client:
+        assert client.shard_count == 2
+        assert fd.identify_count == 2
+        assert {g.id: g.shard_id for g in client.guilds} == {even.id: 0, odd.id: 1}
+        for guild in (even, odd):
+            interaction = await fd.send_slash_command("ping", guild_id=guild.id)
+            await fd.wait_for_interaction_response(interaction)
+            assert interaction.response_data["content"] == "pong"
+
+
 async def _assert_answers_ping(fake_discord: FakeDiscord) -> None:
     interaction = await fake_discord.send_slash_command("ping")
     await fake_discord.wait_for_interaction_response(interaction)
@@ -330,33 +372,61 @@ async def test_second_answer_to_an_interaction_is_rejected(
             assert (await resp.json())["code"] == 40060
 
 
-@pytest.mark.parametrize("compress", [None, "zlib-stream"])
-async def test_gateway_frames_plain_and_zlib(
+def _decoder(compress: str | None) -> Callable[[aiohttp.WSMessage], dict]:
+    """Decode frames the way discord.py does for each ``compress`` mode."""
+    if compress == "zlib-stream":
+        inflator = zlib.decompressobj()
+
+        def decode(msg: aiohttp.WSMessage) -> dict:
+            assert msg.type is aiohttp.WSMsgType.BINARY
+            assert msg.data.endswith(b"\x00\x00\xff\xff")
+            return json.loads(inflator.decompress(msg.data))
+
+    elif compress == "zstd-stream":
+        assert zstandard is not None
+        stream = zstandard.ZstdDecompressor().decompressobj()
+
+        def decode(msg: aiohttp.WSMessage) -> dict:
+            assert msg.type is aiohttp.WSMsgType.BINARY
+            return json.loads(stream.decompress(msg.data))
+
+    else:
+
+        def decode(msg: aiohttp.WSMessage) -> dict:
+            assert msg.type is aiohttp.WSMsgType.TEXT
+            return json.loads(msg.data)
+
+    return decode
+
+
+@pytest.mark.parametrize(
+    "compress",
+    [
+        None,
+        "zlib-stream",
+        pytest.param(
+            "zstd-stream",
+            marks=pytest.mark.skipif(zstandard is None, reason="zstandard is not installed"),
+        ),
+    ],
+)
+async def test_gateway_frames_plain_and_compressed(
     fake_discord: FakeDiscord, compress: str | None
 ) -> None:
     params = {"v": "10", "encoding": "json"}
     if compress:
         params["compress"] = compress
-    inflator = zlib.decompressobj()
-
-    async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict:
-        msg = await ws.receive(timeout=5)
-        if compress:
-            assert msg.type is aiohttp.WSMsgType.BINARY
-            assert msg.data.endswith(b"\x00\x00\xff\xff")
-            return json.loads(inflator.decompress(msg.data))
-        assert msg.type is aiohttp.WSMsgType.TEXT
-        return json.loads(msg.data)
+    decode = _decoder(compress)
 
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(fake_discord.gateway_url, params=params) as ws,
     ):
-        assert (await receive(ws))["op"] == 10
+        assert decode(await ws.receive(timeout=5))["op"] == 10
         await ws.send_json({"op": 2, "d": {"token": "x", "intents": 0, "properties": {}}})
-        ready = await receive(ws)
+        ready = decode(await ws.receive(timeout=5))
         assert ready["t"] == "READY" and ready["s"] == 1
         assert ready["d"]["shard"] == [0, 1]
-        assert (await receive(ws))["t"] == "GUILD_CREATE"
+        assert decode(await ws.receive(timeout=5))["t"] == "GUILD_CREATE"
         await ws.send_json({"op": 1, "d": 2})
-        assert (await receive(ws))["op"] == 11
+        assert decode(await ws.receive(timeout=5))["op"] == 11
