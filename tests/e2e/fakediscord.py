@@ -46,6 +46,11 @@ Protocol notes (discord.py 2.7.1)
 * A 429 is honoured only with a ``Via`` header and a JSON body carrying
   ``retry_after``; 5xx answers are retried after 1 + 2 * attempt seconds, five tries
   in all.
+
+Like Discord, the stand-in answers a second callback for one interaction with 400
+(code 40060), a callback later than ``callback_deadline`` (3 s) with 404 (10062),
+a followup before any callback with 404 (10015), and a channel post the bot's
+permissions (roles plus channel overwrites) do not allow with 403 (50013).
 """
 
 # Every wait helper takes a default timeout so that no test can hang on a missing event.
@@ -492,7 +497,8 @@ class _GatewayConnection:
 
     @property
     def open(self) -> bool:
-        return not self.ws.closed and not self.request.transport.is_closing()
+        transport = self.request.transport
+        return not self.ws.closed and transport is not None and not transport.is_closing()
 
     async def send(self, payload: dict[str, Any]) -> None:
         raw = json.dumps(payload, separators=(",", ":")).encode()
@@ -1535,7 +1541,9 @@ class FakeDiscord:
         conn = self._live_connection(shard_id)
         if conn.session is not None:
             conn.session.conn = None
-        conn.request.transport.abort()
+        transport = conn.request.transport
+        if transport is not None:
+            transport.abort()
 
     def gateway_connected(self, shard_id: int = 0) -> bool:
         session = self._current.get(shard_id)
@@ -1742,13 +1750,17 @@ class FakeDiscord:
         channel_id: int | None = None,
         permissions: Any = None,
         locale: str = "en-US",
+        enforce_default_permissions: bool = True,
     ) -> InteractionRecord:
         """Send a chat-input command interaction as a guild member would.
 
         ``name`` may include subcommands (``"digest subscribe"``). ``options`` maps
         option names to values (ids or objects with ``.id`` for users, channels and
         roles); types come from the registered command. ``permissions`` overrides the
-        member's computed channel permissions.
+        member's computed channel permissions. Like Discord's client, this refuses
+        (``PermissionError``) to invoke a command whose ``default_member_permissions``
+        the member lacks, unless ``enforce_default_permissions`` is false, which is how
+        a test reaches the bot's own permission check.
         """
         guild = self.guild(guild_id)
         data = self._command_data(name, options, guild)
@@ -1761,6 +1773,16 @@ class FakeDiscord:
             permissions=permissions,
             locale=locale,
         )
+        required = self.find_command(data["name"], guild.id).get("default_member_permissions")
+        granted = int(record.payload["member"]["permissions"])
+        if (
+            enforce_default_permissions
+            and required is not None
+            and not granted & ADMINISTRATOR
+            and int(required) & ~granted
+        ):
+            del self.interactions[record.id]
+            raise PermissionError(f"member lacks default_member_permissions {required} for {name}")
         return await self._send_interaction(record)
 
     async def send_autocomplete(

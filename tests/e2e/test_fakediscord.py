@@ -30,7 +30,9 @@ from tests.e2e.fakediscord import (
     UPDATE_MESSAGE,
     FakeDiscord,
     FakeGuild,
+    FakeMember,
     make_token,
+    make_user,
     snowflake,
 )
 
@@ -102,6 +104,23 @@ class ProbeBot(commands.AutoShardedBot):
             await interaction.response.defer(thinking=True)
             await interaction.followup.send("done thinking")
 
+        @tree.command(description="Reply, then edit the reply")
+        async def progress(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("working")
+            await interaction.edit_original_response(content="finished")
+
+        @tree.command(description="Administrators only")
+        @app_commands.default_permissions(manage_guild=True)
+        @app_commands.checks.has_permissions(manage_guild=True)
+        async def admin(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("admin ok", ephemeral=True)
+
+        @admin.error
+        async def admin_error(
+            interaction: discord.Interaction, error: app_commands.AppCommandError
+        ) -> None:
+            await interaction.response.send_message("not allowed", ephemeral=True)
+
         @tree.command(description="Reply with a button")
         async def vote(interaction: discord.Interaction) -> None:
             await interaction.response.send_message("Was this helpful?", view=VoteView(self))
@@ -172,7 +191,16 @@ async def test_tree_sync_puts_commands(bot: ProbeBot, fake_discord: FakeDiscord)
         "PUT", rf"/applications/{fake_discord.app_id}/commands"
     )
     names = sorted(c["name"] for c in put.json)
-    assert names == ["feedback", "ping", "search", "secret", "slow", "vote"]
+    assert names == [
+        "admin",
+        "feedback",
+        "ping",
+        "progress",
+        "search",
+        "secret",
+        "slow",
+        "vote",
+    ]
     stored = fake_discord.find_command("search")
     assert stored["id"].isdigit()
     assert stored["options"][0] == {**stored["options"][0], "name": "topic", "autocomplete": True}
@@ -206,6 +234,34 @@ async def test_deferred_reply_then_followup(bot: ProbeBot, fake_discord: FakeDis
     assert [m["content"] for m in followups] == ["done thinking"]
     request = await fake_discord.wait_for_request("POST", rf"/webhooks/\d+/{interaction.token}")
     assert request.query.get("wait") in ("1", "true")
+
+
+async def test_edit_of_original_reply(bot: ProbeBot, fake_discord: FakeDiscord) -> None:
+    interaction = await fake_discord.send_slash_command("progress")
+    message = await fake_discord.wait_for_original_edit(interaction)
+    assert message["content"] == "finished"
+    assert [m["content"] for m in fake_discord.channel_messages(interaction.channel_id)] == [
+        "finished"
+    ]
+
+
+async def test_default_member_permissions_and_bot_check(
+    bot: ProbeBot, fake_discord: FakeDiscord, fake_guild: FakeGuild
+) -> None:
+    outsider = make_user("reader")
+    fake_guild.members.append(FakeMember(outsider))
+    with pytest.raises(PermissionError):
+        await fake_discord.send_slash_command("admin", user=outsider)
+
+    denied = await fake_discord.send_slash_command(
+        "admin", user=outsider, enforce_default_permissions=False
+    )
+    await fake_discord.wait_for_interaction_response(denied)
+    assert denied.response_data["content"] == "not allowed"
+
+    owner = await fake_discord.send_slash_command("admin")
+    await fake_discord.wait_for_interaction_response(owner)
+    assert owner.response_data["content"] == "admin ok"
 
 
 async def test_button_click_reaches_view(bot: ProbeBot, fake_discord: FakeDiscord) -> None:
