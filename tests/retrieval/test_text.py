@@ -1,0 +1,100 @@
+"""The tokenizer that questions and articles share."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.index import Index
+from retrieval.text import STOP_WORDS, analyze, normalize, tokenize
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Taobao’s", "Taobao's", "taobao", "TAOBAO", "Taobao‘s", "Taobaoʼs", "Ｔａｏｂａｏ"],
+)
+def test_apostrophes_possessives_case_and_width_fold_to_one_term(spelling: str) -> None:
+    assert tokenize(spelling) == ["taobao"]
+
+
+def test_curly_and_straight_apostrophes_normalize_alike() -> None:
+    assert normalize("Don’t") == normalize("Don't") == "don't"
+
+
+def test_hyphenated_word_equals_closed_form() -> None:
+    assert tokenize("spin-off") == tokenize("spinoff") == tokenize("spin‑off")
+    assert len(tokenize("spin-off")) == 1
+
+
+def test_spaced_dash_separates_words() -> None:
+    assert tokenize("pattern – generation") == tokenize("pattern generation")
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("revenue was 27.648 billion yuan", "27.648"),
+        ("since 2003, Taobao", "2003"),
+        ('the "1+6+N" reform', "1+6+n"),
+        ("they pooled 500,000", "500000"),
+    ],
+)
+def test_numbers_and_codes_are_kept_whole(text: str, term: str) -> None:
+    assert term in tokenize(text)
+
+
+def test_decimal_is_not_split_into_its_parts() -> None:
+    terms = tokenize("27.648 billion")
+    assert "27" not in terms
+    assert "648" not in terms
+
+
+def test_stop_words_are_dropped() -> None:
+    assert tokenize("What is the name of it and who are they?") == ["name"]
+    assert {"the", "and", "of", "what", "who"} <= STOP_WORDS
+
+
+def test_meaningful_news_words_are_not_stop_words() -> None:
+    assert tokenize("new first year") == ["new", "first", "year"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("running", "runs"),
+        ("employees", "employee"),
+        ("founded", "founding"),
+        ("cultures", "culture"),
+    ],
+)
+def test_inflections_share_a_stem(a: str, b: str) -> None:
+    assert tokenize(a) == tokenize(b)
+    assert len(tokenize(a)) == 1
+
+
+def test_analyze_pairs_surface_words_with_the_terms_tokenize_gives() -> None:
+    text = "Wu Yongming’s nickname is “Dongxie”; Alibaba Cloud’s revenue was 27.648 billion."
+    pairs = analyze(text)
+    assert [term for _, term in pairs] == tokenize(text)
+    surfaces = [surface for surface, _ in pairs]
+    assert surfaces == [
+        "wu", "yongming", "nickname", "dongxie", "alibaba", "cloud", "revenue", "27.648", "billion"
+    ]  # fmt: skip
+
+
+def test_empty_and_symbol_only_text_have_no_terms() -> None:
+    assert tokenize("") == []
+    assert tokenize("?!? ... --- 🚀🔥") == []
+
+
+def test_non_latin_words_are_tokens() -> None:
+    assert tokenize("阿里巴巴 مرحبا") == ["阿里巴巴", "مرحبا"]
+
+
+def test_questions_and_passages_use_the_same_terms(seed_index: Index) -> None:
+    """Every passage, asked as a question, turns into exactly its own index terms."""
+    for i in range(0, seed_index.num_passages, 7):
+        text = seed_index.passage(i).text
+        query = seed_index.query_terms(text)
+        assert query.corrections == {}
+        assert query.unknown == ()
+        assert list(query.terms) == tokenize(text)
