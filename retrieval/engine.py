@@ -5,15 +5,14 @@ Scores equal ``rank_bm25.BM25Okapi.get_scores`` (rank-bm25 0.2.2): the idf is
 ``epsilon * average_idf`` where the average is taken over every term before
 the floor, and a query term counts once per occurrence in the query.
 
-Layout: one CSR block per term. Within a term, ``docs``/``weights`` are sorted
-by passage id (for lookups and exhaustive accumulation) and ``impact`` lists
-the same postings by descending weight, which lets ``search`` skip passages
-that provably cannot reach the top k (a vectorised threshold/MaxScore scheme).
+Layout: one CSR block per term. Within a term, ``docs``/``weights`` list the
+postings by descending weight (impact order), which lets ``search`` skip
+passages that provably cannot reach the top k; ``sorted_docs``/``sorted_pos``
+list the same postings by passage id, for exact score lookups of candidates.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import logging
@@ -40,15 +39,20 @@ _ARRAYS = {
     "offsets": np.dtype(np.int64),
     "docs": np.dtype(np.int32),
     "weights": np.dtype(np.float64),
-    "impact": np.dtype(np.int32),
+    "sorted_docs": np.dtype(np.int32),
+    "sorted_pos": np.dtype(np.int32),
 }
 _BUILD_CHUNK_TOKENS = 4_000_000
 # Postings examined per query term to seed the pruning threshold.
 _SEED_DEPTH = 32
 # Below this many postings a query is scored exhaustively without pruning.
 _SMALL_QUERY = 20_000
-# A candidate lookup costs roughly this many sequential posting updates.
-_LOOKUP_COST = 12
+# Gathering a candidate posting costs roughly this many dense posting updates.
+_GATHER_COST = 4
+# Candidate upper bounds use a table over subsets of the query terms.
+_MAX_MASK_TERMS = 12
+# Candidates scored exactly in the first round of best-first scoring.
+_FIRST_BATCH = 256
 
 # (start, stop, term id, multiplicity) of a query term's postings
 _Term = tuple[int, int, int, int]
@@ -85,7 +89,8 @@ class BM25Engine:
         offsets: np.ndarray,
         docs: np.ndarray,
         weights: np.ndarray,
-        impact: np.ndarray,
+        sorted_docs: np.ndarray,
+        sorted_pos: np.ndarray,
         num_passages: int,
         avgdl: float,
         average_idf: float,
@@ -95,9 +100,12 @@ class BM25Engine:
     ) -> None:
         self._vocab = vocab
         self._offsets = offsets
-        self._docs = docs
-        self._weights = weights
-        self._impact = impact
+        # Plain ndarray views: memmap's Python-level indexing hooks cost more than
+        # the small lookups the query path makes.
+        self._docs = docs.view(np.ndarray)
+        self._weights = weights.view(np.ndarray)
+        self._sorted_docs = sorted_docs.view(np.ndarray)
+        self._sorted_pos = sorted_pos.view(np.ndarray)
         self._n = num_passages
         self.avgdl = avgdl
         self.average_idf = average_idf
@@ -162,16 +170,25 @@ class BM25Engine:
         # Impact order: by term, then weight descending, then passage ascending
         # (lexsort is stable and the input is already in passage order).
         order = np.lexsort((-weights, term))
-        order -= np.repeat(offsets[:-1], doc_freq)
-        impact = order.astype(np.int32)
-        del order, term
+        del term
+        sorted_docs = doc
+        doc = doc[order]
+        weights = weights[order]
+        block_start = np.repeat(offsets[:-1], doc_freq)
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        del order
+        position -= block_start
+        sorted_pos = position.astype(np.int32)
+        del position, block_start
         log.info("indexed %d passages, %d terms, %d postings", n, num_terms, len(doc))
         return cls(
             vocab=vocab,
             offsets=offsets,
             docs=doc,
             weights=weights,
-            impact=impact,
+            sorted_docs=sorted_docs,
+            sorted_pos=sorted_pos,
             num_passages=n,
             avgdl=avgdl,
             average_idf=average_idf,
@@ -242,10 +259,9 @@ class BM25Engine:
 
     def _search_single(self, term: _Term, k: int) -> list[tuple[int, float]]:
         start, stop, _, mult = term
-        pos = self._impact[start : start + min(k, stop - start)] + start
-        docs = self._docs[pos]
-        scores = mult * self._weights[pos]
-        return list(zip(docs.tolist(), scores.tolist(), strict=True))
+        stop = min(stop, start + k)
+        scores = mult * self._weights[start:stop]
+        return list(zip(self._docs[start:stop].tolist(), scores.tolist(), strict=True))
 
     def _score_sparse(self, terms: list[_Term]) -> tuple[np.ndarray, np.ndarray]:
         """Exhaustive scores of the touched passages, for short posting lists."""
@@ -258,62 +274,126 @@ class BM25Engine:
         """Exact scores of the sorted passage ids in cand."""
         scores = np.zeros(len(cand))
         for start, stop, _, mult in terms:
-            docs = self._docs[start:stop]
+            docs = self._sorted_docs[start:stop]
             pos = np.searchsorted(docs, cand)
             np.minimum(pos, len(docs) - 1, out=pos)
             hit = docs[pos] == cand
-            scores[hit] += mult * self._weights[start:stop][pos[hit]]
+            where = self._sorted_pos[start:stop][pos[hit]] + start
+            scores[hit] += mult * self._weights[where]
         return scores
 
     def _search_pruned(self, terms: list[_Term], k: int, total: int) -> list[tuple[int, float]]:
         """Top k without scoring every touched passage.
 
-        A seed of high-impact postings gives k exactly scored passages whose k-th score
-        theta bounds the answer from below. A passage whose weight for term j is below
-        theta minus the best possible contribution of the other terms can only enter
-        the top k through another term, so each term contributes only a prefix of its
-        impact-ordered list as candidates; the candidates are then scored exactly.
+        High-impact postings seed k exactly scored passages whose k-th score theta
+        bounds the answer from below. Each term j then contributes as candidates only
+        the postings whose weight reaches a cutoff c_j, where the cutoffs satisfy
+        sum_j min(c_j, best_j)^+ < theta: a passage outside the candidates gets less
+        than c_j (and at most best_j) from every term it contains, so it scores below
+        theta. Setting c_j <= 0 takes a whole list and frees best_j of the budget
+        (the short lists of rare terms), a cutoff above best_j takes nothing (MaxScore's
+        non-essential terms); the remaining budget is shared in proportion to best_j.
+        The plan with the fewest candidates is scored exactly.
         """
-        impact, weights, docs = self._impact, self._weights, self._docs
+        docs, weights = self._docs, self._weights
         depth = max(k, _SEED_DEPTH)
-        seed = np.unique(
-            np.concatenate([docs[impact[s : min(e, s + depth)] + s] for s, e, _, _ in terms])
+        seed = np.unique(np.concatenate([docs[s : min(e, s + depth)] for s, e, _, _ in terms]))
+        if len(seed) < k:
+            return self._search_dense(terms, k, -math.inf)
+        theta = float(np.partition(self._lookup(terms, seed), len(seed) - k)[len(seed) - k])
+        # Slack absorbs rounding: scores summed in another order may differ in the last bits.
+        budget = theta - (1e-9 * abs(theta) + 1e-12)
+        if budget <= 0:
+            return self._search_dense(terms, k, -math.inf)
+
+        terms = sorted(terms, key=lambda t: t[1] - t[0])
+        lengths = [e - s for s, e, _, _ in terms]
+        best = [max(m * float(weights[s]), 0.0) for s, _, _, m in terms]
+        # plan i takes the i shortest lists whole and prefixes of the others
+        plans = []
+        for i in range(len(terms) + 1):
+            rest = sum(best[i:])
+            ratio = budget / rest if rest > budget else 2.0
+            plans.append((i, ratio))
+        ratios = np.array([ratio for _, ratio in plans])
+        prefix = np.zeros((len(plans), len(terms)), dtype=np.int64)
+        for j, (start, stop, _, mult) in enumerate(terms):
+            cutoffs = best[j] * ratios / mult
+            ascending = weights[start:stop][::-1]
+            prefix[:, j] = lengths[j] - np.searchsorted(ascending, cutoffs, side="left")
+        for i, _ in plans:
+            prefix[i, :i] = lengths[:i]
+        volume = prefix.sum(axis=1)
+        plan = int(np.argmin(volume))
+        if volume[plan] * _GATHER_COST > total:
+            return self._search_dense(terms, k, budget)
+        taken = [int(n) for n in prefix[plan]]
+        spans = [(s, n, mult) for (s, _, _, mult), n in zip(terms, taken, strict=True)]
+        # Partial scores from the gathered postings, and an upper bound for the rest:
+        # a candidate missing from a cut list j gets less than its cutoff there.
+        cand, inverse = np.unique(
+            np.concatenate([docs[s : s + n] for s, n, _ in spans]), return_inverse=True
         )
-        theta = -math.inf
-        if len(seed) >= k:
-            theta = float(np.partition(self._lookup(terms, seed), len(seed) - k)[len(seed) - k])
-        if theta == -math.inf:
-            return self._search_dense(terms, k, theta)
-        # Best contribution of each term: its first impact posting times multiplicity,
-        # never below zero since a passage may lack the term.
-        best = [max(mult * float(weights[s + impact[s]]), 0.0) for s, _, _, mult in terms]
-        slack = 1e-9 * abs(theta) + 1e-12
-        rest = sum(best)
-        prefixes = []
-        for (start, stop, _, mult), top in zip(terms, best, strict=True):
-            cutoff = (theta - (rest - top) - slack) / mult
-            block = impact[start:stop]
-            length = bisect.bisect_right(
-                block, -cutoff, key=lambda i, start=start: -weights[start + i]
+        gathered = np.concatenate([mult * weights[s : s + n] for s, n, mult in spans])
+        partial = np.bincount(inverse, gathered, minlength=len(cand))
+        if len(terms) <= _MAX_MASK_TERMS and len(cand) > k:
+            ratio = min(plans[plan][1], 1.0)
+            missing = np.array(
+                [
+                    0.0 if n == size else top * ratio
+                    for n, size, top in zip(taken, lengths, best, strict=True)
+                ]
             )
-            prefixes.append((start, length))
-        volume = sum(length for _, length in prefixes)
-        if volume * len(terms) * _LOOKUP_COST > total:
-            return self._search_dense(terms, k, theta)
-        cand = np.unique(
-            np.concatenate([docs[impact[s : s + length] + s] for s, length in prefixes])
-        )
+            bits = np.concatenate([np.full(int(n), 1 << j) for j, n in enumerate(taken)])
+            seen = np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
+            absent = (np.arange(1 << len(terms))[:, None] >> np.arange(len(terms))) & 1 == 0
+            upper = partial + (absent @ missing)[seen]
+            if all(weights[e - 1] >= 0 for _, e, _, _ in terms):
+                # with no negative weights, partial scores are lower bounds too
+                kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
+                budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
+            keep = upper >= budget
+            return self._score_best_first(terms, k, cand[keep], upper[keep], budget)
         return _top_k(cand, self._lookup(terms, cand), k)
 
-    def _search_dense(self, terms: list[_Term], k: int, theta: float) -> list[tuple[int, float]]:
-        """Exhaustive accumulation into a dense array; theta (a lower bound on the
-        k-th best score) narrows the selection."""
+    def _score_best_first(
+        self, terms: list[_Term], k: int, cand: np.ndarray, upper: np.ndarray, budget: float
+    ) -> list[tuple[int, float]]:
+        """Score candidates exactly in batches of decreasing upper bound, stopping once
+        the next bound is below the k-th best exact score found so far."""
+        order = np.argsort(-upper, kind="stable")
+        cand, upper = cand[order], upper[order]
+        done_docs, done_scores = [], []
+        start, batch = 0, max(4 * k, _FIRST_BATCH)
+        best = np.empty(0)
+        while start < len(cand):
+            docs = np.sort(cand[start : start + batch])
+            scores = self._lookup(terms, docs)
+            done_docs.append(docs)
+            done_scores.append(scores)
+            best = np.concatenate([best, scores])
+            if len(best) > k:
+                best = np.partition(best, len(best) - k)[len(best) - k :]
+            if len(best) >= k:
+                kth = float(best.min())
+                budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
+            start += batch
+            batch *= 2
+            if start < len(cand) and upper[start] < budget:
+                break
+        docs = np.concatenate(done_docs)
+        order = np.argsort(docs, kind="stable")
+        return _top_k(docs[order], np.concatenate(done_scores)[order], k)
+
+    def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
+        """Exhaustive accumulation into a dense array; floor (below the k-th best
+        score) narrows the selection."""
         docs = np.concatenate([self._docs[s:e] for s, e, _, _ in terms])
         weights = np.concatenate([m * self._weights[s:e] for s, e, _, m in terms])
         scores = np.bincount(docs, weights, minlength=self._n)
-        if theta > 0:
-            # Untouched passages score 0 < theta, so this keeps only touched ones.
-            cand = np.flatnonzero(scores >= theta)
+        if floor > 0:
+            # Untouched passages score 0 < floor, so this keeps only touched ones.
+            cand = np.flatnonzero(scores >= floor)
         else:
             touched = np.zeros(self._n, dtype=bool)
             touched[docs] = True
@@ -343,7 +423,8 @@ class BM25Engine:
             "offsets": self._offsets,
             "docs": self._docs,
             "weights": self._weights,
-            "impact": self._impact,
+            "sorted_docs": self._sorted_docs,
+            "sorted_pos": self._sorted_pos,
         }
         for name, array in arrays.items():
             path = directory / f"{name}.npy"
@@ -416,7 +497,8 @@ class BM25Engine:
             "offsets": num_terms + 1,
             "docs": num_postings,
             "weights": num_postings,
-            "impact": num_postings,
+            "sorted_docs": num_postings,
+            "sorted_pos": num_postings,
         }
         arrays = {}
         for name, dtype in _ARRAYS.items():
