@@ -1,0 +1,288 @@
+"""Operations commands: a health check fit for Docker/systemd, and online database backups.
+
+``run_check`` and ``run_backup`` are what ``corpusbot check`` and ``corpusbot backup``
+call; they print plain lines and return an exit code. Neither touches the network, and
+neither migrates or writes to an existing database: a check run by a new release
+next to an old running bot must not upgrade the schema under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import aiosqlite
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.storage import Database, latest_schema_version
+from bot.storage.database import BUSY_TIMEOUT_S
+from retrieval.corpus import CorpusError, list_article_files
+
+__all__ = [
+    "BackupError",
+    "BackupReport",
+    "CheckResult",
+    "backup",
+    "check",
+    "run_backup",
+    "run_check",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check: its name, whether it passed, and a one-line detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        """``ok  corpus: 5 articles in seeds`` or ``FAIL database: ...``."""
+        status = "ok " if self.ok else "FAIL"
+        detail = " ".join(self.detail.split())
+        return f"{status} {self.name}: {detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupReport:
+    """Where a verified backup went and what it holds."""
+
+    source: Path
+    dest: Path
+    size: int
+    schema_version: int
+    seconds: float
+
+
+class BackupError(Exception):
+    """The backup could not be made or did not verify; the message says why."""
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+async def check(settings: Settings, *, for_run: bool) -> list[CheckResult]:
+    """Check the corpus, the database and (for ``run``) the token; one result per check.
+
+    Fast and offline, so it can serve as a container HEALTHCHECK. A missing database is
+    created (as the bot would on start); an existing one is only read.
+    """
+    results = [_check_corpus(settings.corpus)]
+    results.append(await _check_database(settings.db))
+    if for_run:
+        problem = settings.token_problem()
+        results.append(
+            CheckResult("token", True, "DISCORD_TOKEN is set and shaped like a bot token")
+            if problem is None
+            else CheckResult("token", False, problem)
+        )
+    return results
+
+
+def run_check(
+    settings: Settings | None = None, *, for_run: bool = False, out: TextIO | None = None
+) -> int:
+    """Print one line per check and return 0 when all pass, 1 otherwise.
+
+    With ``settings=None`` the settings are loaded here, so invalid settings are reported
+    as ``FAIL settings`` lines instead of an exception.
+    """
+    write = _writer(out or sys.stdout)
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            for problem in str(exc).splitlines():
+                write(CheckResult("settings", False, problem).line())
+            return 1
+    write(CheckResult("settings", True, "loaded").line())
+    results = asyncio.run(check(settings, for_run=for_run))
+    for result in results:
+        write(result.line())
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _check_corpus(folder: Path) -> CheckResult:
+    try:
+        files = list_article_files(folder)
+    except CorpusError as exc:
+        return CheckResult("corpus", False, str(exc))
+    if not files:
+        return CheckResult("corpus", False, f"no .txt articles in {folder}")
+    try:
+        with files[0].open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return CheckResult("corpus", False, f"cannot read {files[0]}: {exc.strerror}")
+    noun = "article" if len(files) == 1 else "articles"
+    return CheckResult("corpus", True, f"{len(files)} {noun} in {folder}")
+
+
+async def _check_database(path: Path) -> CheckResult:
+    folder = path.parent
+    problem = await asyncio.to_thread(_writable_folder, folder)
+    if problem:
+        return CheckResult("database", False, problem)
+    latest = latest_schema_version()
+    created = not await asyncio.to_thread(path.exists)
+    try:
+        if created:
+            db = await Database.open(path)
+            try:
+                version, integrity = await db.schema_version(), await db.integrity_check()
+            finally:
+                await db.close()
+        else:
+            async with _open_existing(path) as db:
+                version, integrity = await db.schema_version(), await db.integrity_check()
+    except Exception as exc:
+        return CheckResult("database", False, f"cannot open {path}: {exc}")
+    if integrity != ["ok"]:
+        first = integrity[0] if integrity else "no result"
+        more = f" (+{len(integrity) - 1} more)" if len(integrity) > 1 else ""
+        return CheckResult("database", False, f"{path} failed integrity_check: {first}{more}")
+    if version < latest:
+        return CheckResult(
+            "database",
+            False,
+            f"{path} is at schema {version}, this release needs {latest}; "
+            "starting the bot applies the pending migrations",
+        )
+    if version > latest:
+        return CheckResult(
+            "database",
+            False,
+            f"{path} is at schema {version}, newer than this release ({latest}); "
+            "run the release that wrote it or restore a backup",
+        )
+    state = "created" if created else "opens"
+    return CheckResult("database", True, f"{path} {state}, schema {version}, integrity ok")
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """Create ``folder`` if missing and prove a file can be written there, else say why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create folder {folder}: {exc.strerror or exc}"
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".corpusbot-check-"):
+            pass
+    except OSError as exc:
+        return f"folder {folder} is not writable: {exc.strerror or exc}"
+    return None
+
+
+@asynccontextmanager
+async def _open_existing(path: Path) -> AsyncIterator[Database]:
+    """An existing database opened without creating it or applying migrations.
+
+    Read-write only so that, when nothing else has it open, closing removes the
+    -wal/-shm files; nothing here writes to it.
+    """
+    conn = await aiosqlite.connect(_existing_file_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
+    db = Database(conn, path)
+    try:
+        yield db
+    finally:
+        await conn.close()
+
+
+def _existing_file_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` read-write but fails rather than create it."""
+    return path.absolute().as_uri() + "?mode=rw"
+
+
+# -- backup -----------------------------------------------------------------------------
+
+
+async def backup(settings: Settings, dest: Path, *, force: bool = False) -> BackupReport:
+    """Copy the live database to ``dest`` with SQLite's online backup API and verify it.
+
+    Safe while the bot runs. ``dest`` may be an existing folder, in which case the copy is
+    named after the database and the current UTC time. An existing file is replaced only
+    with ``force``; the new copy is verified before it takes that file's place.
+    """
+    source = settings.db
+    dest = await asyncio.to_thread(_backup_target, source, dest, force=force)
+    staging = dest.with_name(f".{dest.name}.new")
+    started = time.perf_counter()
+    try:
+        async with _open_existing(source) as db:
+            await db.backup(staging)
+        async with _open_existing(staging) as copy:
+            integrity = await copy.integrity_check()
+            version = await copy.schema_version()
+        if integrity != ["ok"]:
+            raise BackupError(f"the copy failed integrity_check: {integrity[0]}")
+        if not force and await asyncio.to_thread(dest.exists):
+            raise BackupError(f"{dest} appeared while backing up; pass --force to replace it")
+        await asyncio.to_thread(os.replace, staging, dest)
+    except (OSError, ValueError, aiosqlite.Error) as exc:
+        raise BackupError(f"backup of {source} to {dest} failed: {exc}") from exc
+    finally:
+        await asyncio.to_thread(_remove_staging, staging)
+    stat = await asyncio.to_thread(dest.stat)
+    return BackupReport(
+        source=source,
+        dest=dest,
+        size=stat.st_size,
+        schema_version=version,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def run_backup(
+    settings: Settings, dest: Path, *, force: bool = False, out: TextIO | None = None
+) -> int:
+    """Back up the database to ``dest``, print where it went; 0 on success, 1 on failure."""
+    write = _writer(out or sys.stdout)
+    try:
+        report = asyncio.run(backup(settings, dest, force=force))
+    except BackupError as exc:
+        _writer(sys.stderr if out is None else out)(f"error: {exc}")
+        return 1
+    write(
+        f"Backed up {report.source} to {report.dest} "
+        f"({report.size:,} bytes, schema {report.schema_version}, integrity ok, "
+        f"{report.seconds:.2f} s)"
+    )
+    return 0
+
+
+def _backup_target(source: Path, dest: Path, *, force: bool) -> Path:
+    """The file the backup will be written to, or BackupError if it must not be."""
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    if dest.is_dir():
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = dest / f"{source.stem}-{stamp}{source.suffix or '.db'}"
+    if dest.exists() and not force:
+        raise BackupError(f"{dest} already exists; pass --force to replace it")
+    if dest.is_dir():
+        raise BackupError(f"{dest} is a folder")
+    return dest
+
+
+def _remove_staging(staging: Path) -> None:
+    for path in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
+        path.unlink(missing_ok=True)
+
+
+def _writer(stream: TextIO) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write

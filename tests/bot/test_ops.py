@@ -1,0 +1,271 @@
+"""`corpusbot check` and `corpusbot backup` on real temporary databases and corpora."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.ops import backup, check, run_backup, run_check
+from bot.storage import Database
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+GOOD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz012345"
+BAD_TOKEN = "hunter2-not-a-bot-token-SECRET"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    fields: dict[str, object] = {
+        "corpus": SEEDS,
+        "db": tmp_path / "state" / "corpusbot.db",
+        "discord_token": GOOD_TOKEN,
+    }
+    fields.update(overrides)
+    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+
+
+def run(settings: Settings, *, for_run: bool = False) -> tuple[int, list[str]]:
+    out = io.StringIO()
+    code = run_check(settings, for_run=for_run, out=out)
+    return code, out.getvalue().splitlines()
+
+
+def failures(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("FAIL")]
+
+
+async def log_queries(path: Path, questions: list[str]) -> None:
+    async with await Database.open(path) as db:
+        for question in questions:
+            await db.queries.log_query(
+                created_at=1_700_000_000.0,
+                guild_id=10,
+                channel_id=20,
+                user_id=30,
+                source="discord",
+                question=question,
+                answered=True,
+                answer_doc_id="doc-1",
+                answer_text="An answer.",
+                top_hits=[("doc-1", 12.5)],
+                latency_ms=42.0,
+            )
+
+
+async def questions_in(path: Path) -> list[str]:
+    async with await Database.open(path) as db:
+        count = await db.queries.count()
+        records = [await db.queries.get(n) for n in range(1, count + 1)]
+    return [r.question for r in records if r is not None]
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+def test_check_passes_on_a_good_setup_and_creates_the_database(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+
+    code, lines = run(settings, for_run=True)
+
+    assert code == 0, lines
+    assert failures(lines) == []
+    assert "ok  corpus: 5 articles in " + str(SEEDS) in lines
+    assert any(line.startswith("ok  database:") and "schema" in line for line in lines)
+    assert any(line.startswith("ok  token:") for line in lines)
+    assert settings.db.is_file()
+
+
+def test_check_passes_again_on_an_existing_database(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["what happened?"]))
+
+    code, lines = run(settings)
+
+    assert code == 0, lines
+    assert any(line.startswith("ok  database:") and "opens" in line for line in lines)
+
+
+def test_missing_corpus_folder_fails_with_one_clear_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-corpus"
+
+    code, lines = run(make_settings(tmp_path, corpus=missing))
+
+    assert code == 1
+    assert failures(lines) == [f"FAIL corpus: corpus folder {missing} does not exist"]
+
+
+def test_corpus_without_articles_fails(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.md").write_text("not an article", encoding="utf-8")
+
+    code, lines = run(make_settings(tmp_path, corpus=empty))
+
+    assert code == 1
+    assert failures(lines) == [f"FAIL corpus: no .txt articles in {empty}"]
+
+
+def test_database_folder_that_cannot_be_created_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    settings = make_settings(tmp_path, db=blocker / "state" / "corpusbot.db")
+
+    code, lines = run(settings)
+
+    assert code == 1
+    [line] = failures(lines)
+    assert line.startswith(f"FAIL database: cannot create folder {blocker / 'state'}")
+
+
+def test_database_newer_than_this_release_fails(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+
+    async def stamp_future_version() -> None:
+        async with await Database.open(settings.db) as db, db.transaction():
+            await db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (99, "from_the_future", 0.0),
+            )
+
+    asyncio.run(stamp_future_version())
+
+    code, lines = run(settings)
+
+    assert code == 1
+    [line] = failures(lines)
+    assert "schema 99, newer than this release" in line
+
+
+def test_not_a_database_fails(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    settings.db.parent.mkdir(parents=True)
+    settings.db.write_bytes(b"this is not an SQLite file" * 100)
+
+    code, lines = run(settings)
+
+    assert code == 1
+    [line] = failures(lines)
+    assert line.startswith(f"FAIL database: cannot open {settings.db}")
+
+
+def test_malformed_token_fails_for_run_without_printing_it(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, discord_token=BAD_TOKEN)
+
+    code, lines = run(settings, for_run=True)
+
+    assert code == 1
+    assert failures(lines) == [
+        "FAIL token: DISCORD_TOKEN does not look like a bot token (three dot-separated parts)"
+    ]
+    assert not any(BAD_TOKEN in line or "SECRET" in line for line in lines)
+
+
+def test_token_is_only_checked_for_run(tmp_path: Path) -> None:
+    code, lines = run(make_settings(tmp_path, discord_token=None))
+
+    assert code == 0, lines
+    assert [line.split(":")[0] for line in lines] == ["ok  settings", "ok  corpus", "ok  database"]
+
+
+def test_good_token_is_never_printed(tmp_path: Path) -> None:
+    _, lines = run(make_settings(tmp_path), for_run=True)
+
+    assert not any(GOOD_TOKEN in line for line in lines)
+
+
+def test_invalid_settings_are_reported_as_fail_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CORPUSBOT_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("DISCORD_TOKEN", BAD_TOKEN)
+    out = io.StringIO()
+
+    code = run_check(None, for_run=True, out=out)
+
+    assert code == 1
+    assert out.getvalue().splitlines() == [
+        "FAIL settings: CORPUSBOT_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"
+    ]
+
+
+async def test_check_returns_one_result_per_check(tmp_path: Path) -> None:
+    results = await check(make_settings(tmp_path), for_run=True)
+
+    assert [r.name for r in results] == ["corpus", "database", "token"]
+    assert all(r.ok for r in results)
+
+
+# -- backup -----------------------------------------------------------------------------
+
+
+def test_backup_copy_opens_and_has_the_same_rows(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["who is Dai Shan?", "what is Taobao?"]))
+    dest = tmp_path / "backups" / "corpusbot-1.db"
+    out = io.StringIO()
+
+    code = run_backup(settings, dest, out=out)
+
+    assert code == 0
+    assert str(dest) in out.getvalue()
+    assert asyncio.run(questions_in(dest)) == ["who is Dai Shan?", "what is Taobao?"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["corpusbot-1.db"]
+
+
+async def test_backup_while_the_database_is_open(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    await log_queries(settings.db, ["first"])
+    dest = tmp_path / "live.db"
+
+    async with await Database.open(settings.db) as live:
+        async with live.transaction():
+            pass
+        report = await backup(settings, dest)
+
+    assert report.dest == dest
+    assert await questions_in(dest) == ["first"]
+
+
+def test_backup_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["new question"]))
+    dest = tmp_path / "existing.db"
+    dest.write_bytes(b"an older backup")
+    out = io.StringIO()
+
+    code = run_backup(settings, dest, out=out)
+
+    assert code == 1
+    assert "already exists" in out.getvalue()
+    assert dest.read_bytes() == b"an older backup"
+
+    assert run_backup(settings, dest, force=True, out=io.StringIO()) == 0
+    assert asyncio.run(questions_in(dest)) == ["new question"]
+
+
+def test_backup_into_a_folder_names_the_copy(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["q"]))
+    folder = tmp_path / "backups"
+    folder.mkdir()
+
+    assert run_backup(settings, folder, out=io.StringIO()) == 0
+
+    [copy] = folder.iterdir()
+    assert copy.name.startswith("corpusbot-") and copy.suffix == ".db"
+
+
+def test_backup_without_a_database_fails_and_creates_nothing(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    out = io.StringIO()
+
+    code = run_backup(settings, tmp_path / "copy.db", out=out)
+
+    assert code == 1
+    assert f"no database at {settings.db}" in out.getvalue()
+    assert not settings.db.exists()
+    assert not (tmp_path / "copy.db").exists()
