@@ -1,0 +1,214 @@
+"""Extractive answers over the seed corpus: right fact, verbatim, bounded, or abstain."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from retrieval.answer import MAX_ANSWER_CHARS, Answer, Result, answer_question
+from retrieval.corpus import Document
+from retrieval.index import Index
+from tests.conftest import EMPLOYEE_004
+
+ALI_000 = "000_7a46dadf526371bf"
+BEIJING_001 = "001_ef44247ab5b4b5ab"
+SPEECH_002 = "002_20860fa90339b72b"
+DAI_SHAN_003 = "003_9a4ce96881302217"
+
+# (question, a fact the answer must state, the article it must come from)
+ANSWERABLE = [
+    (
+        "What was Alibaba Cloud's revenue in the second quarter of fiscal year 2024?",
+        "27.648 billion",
+        EMPLOYEE_004,
+    ),
+    ("How old was Wu Yongming when he went to the interview?", "21 years old", EMPLOYEE_004),
+    ("Where was Wu Yongming born?", "Tonglu", EMPLOYEE_004),
+    ("What is Wu Yongming's nickname?", "Dongxie", EMPLOYEE_004),
+    ("When did Wu Yongming leave Alibaba?", "2015", EMPLOYEE_004),
+    ("Who took over Dai Shan's position?", "Wu Yongming", EMPLOYEE_004),
+    ("how much money did they pool to establish alibaba", "500,000", EMPLOYEE_004),
+    ("How long did Wu Yongming serve as chairman of Alibaba Health?", "5 years", EMPLOYEE_004),
+    ("What happened to Hema's IPO plan?", "postponed its IPO", EMPLOYEE_004),
+    ("How many employees does Alibaba have in Beijing?", "8000 employees", BEIJING_001),
+    ("How many users outside the company must Ali employees have?", "100 users", ALI_000),
+    ("What did Fan Zhiming say about WeChat pay?", "Alipay is too small", ALI_000),
+    (
+        "What would Ma Yun set his sights on if he started a business again?",
+        "traditional industries",
+        SPEECH_002,
+    ),
+    ("Since what year has Taobao's development relied on service culture?", "2003", DAI_SHAN_003),
+    ("When did Dai Shan speak at the Maker Festival?", "August 24", DAI_SHAN_003),
+]
+
+UNANSWERABLE = [
+    "What is the capital of France?",
+    "Who won the 2018 FIFA World Cup in Russia?",
+    "What did Elon Musk say about Tesla?",
+    "How does photosynthesis work in plants?",
+    "What is the recipe for chocolate chip cookies?",
+    "how many moons does jupiter have",
+    "When did Apple release the first iPhone?",
+    "What is the boiling point of water?",
+]
+
+HOSTILE = [
+    "",
+    "   ",
+    "?!?...;;",
+    "x" * 10_000,
+    "Alibaba " * 1_250,
+    "'; DROP TABLE queries; --",
+    "Robert'); DROP TABLE Students;-- where was Wu Yongming born",
+    "**bold** _it_ [link](http://example.com) `code` # heading\n- item",
+    "<script>alert(1)</script>",
+    "@everyone @here <@123456789>",
+    "🚀🔥💯 Wu Yongming 🙂",
+    "مرحبا بالعالم",
+    "שלום עולם \u202eWu Yongming\u202c",
+    "\x00\x01\x1b[31m red \u200b\ufeff",
+    "Where\nwas\tWu\r\nYongming born?",
+]
+
+
+def _check_extract(index: Index, answer: Answer) -> None:
+    """The answer is a bounded, verbatim, whole-word extract of one passage of its article."""
+    assert 0 < len(answer.text) <= MAX_ANSWER_CHARS
+    assert answer.text == answer.text.strip()
+    doc = index.document(answer.doc_id)
+    assert doc is not None
+    assert answer.title == doc.title
+    found = False
+    for passage in index.document_passages(answer.doc_id):
+        for match in re.finditer(re.escape(answer.text), passage.text):
+            before = passage.text[match.start() - 1 : match.start()]
+            after = passage.text[match.end() : match.end() + 1]
+            if not before.isalnum() and not after.isalnum():
+                found = True
+    assert found, f"not a whole-word extract of {answer.doc_id}: {answer.text!r}"
+
+
+@pytest.mark.parametrize(("question", "fact", "doc_id"), ANSWERABLE)
+def test_answerable_question_gets_the_fact_from_the_right_article(
+    seed_index: Index, question: str, fact: str, doc_id: str
+) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is not None, result.reason
+    assert fact in result.answer.text
+    assert result.answer.doc_id == doc_id
+    assert result.reason == ""
+    _check_extract(seed_index, result.answer)
+
+
+@pytest.mark.parametrize(("question", "fact", "doc_id"), ANSWERABLE[:5])
+def test_answer_passage_leads_the_sources(
+    seed_index: Index, question: str, fact: str, doc_id: str
+) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is not None
+    assert result.hits
+    assert result.answer.text in result.hits[0].passage.text
+    assert len({h.index for h in result.hits}) == len(result.hits)
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_unanswerable_question_abstains_with_a_reason(seed_index: Index, question: str) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is None
+    assert result.reason
+    assert result.to_json()["answer"] is None
+
+
+def test_abstention_names_what_the_articles_never_mention(seed_index: Index) -> None:
+    result = answer_question(seed_index, "What did Elon Musk say about Tesla?")
+    assert result.answer is None
+    assert "Musk" in result.reason
+    assert "Tesla" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("who is wu yongmng", "Wu Yongming"),
+        ("Where was Wu Yongmng born?", "Tonglu"),
+        ("What is wu yongmng's nickname?", "Dongxie"),
+    ],
+)
+def test_misspelled_name_still_finds_the_article(
+    seed_index: Index, question: str, fact: str
+) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is not None, result.reason
+    assert result.answer.doc_id == EMPLOYEE_004
+    assert fact in result.answer.text
+    assert result.corrections.get("yongmng") == "yongming"
+
+
+def test_long_sentence_is_windowed_at_word_boundaries(seed_index: Index) -> None:
+    # The sentence listing Taobao's cultures is longer than an answer may be.
+    result = answer_question(seed_index, "What is the martial arts culture of Taobao?")
+    assert result.answer is not None
+    assert result.answer.doc_id == DAI_SHAN_003
+    assert "martial arts culture" in result.answer.text
+    _check_extract(seed_index, result.answer)
+
+
+def test_window_centres_on_the_asked_fact_in_a_very_long_sentence() -> None:
+    before = " ".join(f"clause {n} mentions ordinary harbour matters" for n in range(60))
+    after = " ".join(f"then clause {n} mentions ordinary river matters" for n in range(60))
+    sentence = f"{before} and the zebra crossing was painted purple {after}."
+    index = Index.build(
+        [
+            Document("long", "Harbour news", (sentence,), "h1"),
+            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "h2"),
+        ]
+    )
+    result = answer_question(index, "What colour was the zebra crossing painted?")
+    assert result.answer is not None
+    assert "zebra crossing was painted purple" in result.answer.text
+    _check_extract(index, result.answer)
+
+
+@pytest.mark.parametrize("question", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_returns_a_result(seed_index: Index, question: str) -> None:
+    result = answer_question(seed_index, question)
+    assert isinstance(result, Result)
+    assert result.question == question
+    if result.answer is None:
+        assert result.reason
+    else:
+        _check_extract(seed_index, result.answer)
+    payload = json.loads(json.dumps(result.to_json(), ensure_ascii=False))
+    assert payload["question"] == question
+
+
+def test_question_without_words_abstains_without_passages(seed_index: Index) -> None:
+    for question in ("", "?!?", "🚀🔥"):
+        result = answer_question(seed_index, question)
+        assert result.answer is None
+        assert result.hits == []
+        assert result.reason
+
+
+def test_to_json_has_the_contract_shape(seed_index: Index) -> None:
+    result = answer_question(seed_index, "Where was Wu Yongming born?", k=3)
+    payload = result.to_json()
+    assert set(payload) == {"question", "answer", "passages"}
+    assert payload["question"] == "Where was Wu Yongming born?"
+    assert set(payload["answer"]) == {"text", "doc_id", "title"}
+    assert payload["answer"]["title"] == "Employee No. 004 saves Ali"
+    assert len(payload["passages"]) == 3
+    for passage in payload["passages"]:
+        assert set(passage) == {"doc_id", "title", "text", "score"}
+        assert isinstance(passage["score"], float)
+        assert all(isinstance(passage[key], str) for key in ("doc_id", "title", "text"))
+    assert payload["answer"]["text"] in payload["passages"][0]["text"]
+
+
+def test_k_bounds_the_number_of_passages(seed_index: Index) -> None:
+    for k in (1, 2, 8):
+        result = answer_question(seed_index, "Alibaba Cloud revenue", k=k)
+        assert len(result.hits) == k

@@ -1,0 +1,288 @@
+"""The persisted index: BM25 parity with rank_bm25, reuse, rebuilds and recovery."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from retrieval.answer import answer_question
+from retrieval.corpus import CorpusError, load_corpus
+from retrieval.index import Index, IndexUnavailable, open_index
+from retrieval.passages import make_passages
+from retrieval.text import tokenize
+from tests.conftest import EMPLOYEE_004, WriteCorpus
+
+QUESTIONS = [
+    "Where was Wu Yongming born?",
+    "What was Alibaba Cloud's revenue in the second quarter of fiscal year 2024?",
+    "How many employees does Alibaba have in Beijing?",
+]
+
+
+def _current_build(root: Path) -> Path:
+    return root / (root / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+def _answers(index: Index) -> list[dict]:
+    return [answer_question(index, q).to_json() for q in QUESTIONS]
+
+
+# --- BM25 parity ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_passage_tokens(seeds_dir: Path) -> list[list[str]]:
+    """Per-passage tokens built the way Index.build builds them."""
+    passages = make_passages(load_corpus(seeds_dir).documents)
+    return [tokenize(f"{p.title}\n{p.text}" if p.position == 0 else p.text) for p in passages]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Where was Wu Yongming born?",
+        "Alibaba Cloud revenue 27.648 billion",
+        "Ma Yun Jack Ma Alibaba Alibaba",  # common terms, repeated
+        "Taobao's service culture since 2003",
+        "1+6+N organizational reform spin-off",
+        "wireless mobile internet anxiety",
+        "nothingmatcheszzz",
+    ],
+)
+def test_scores_equal_rank_bm25_on_the_seed_corpus(
+    seed_index: Index, seed_passage_tokens: list[list[str]], query: str
+) -> None:
+    engine = seed_index.engine
+    assert engine.num_passages == len(seed_passage_tokens)
+    reference = BM25Okapi(seed_passage_tokens, k1=engine.k1, b=engine.b, epsilon=engine.epsilon)
+    tokens = tokenize(query)
+    expected = reference.get_scores(tokens)
+    got = engine.get_scores(tokens)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_passages_line_up_with_the_corpus(seed_index: Index, seeds_dir: Path) -> None:
+    passages = make_passages(load_corpus(seeds_dir).documents)
+    assert [seed_index.passage(i) for i in range(seed_index.num_passages)] == passages
+    doc = seed_index.document(EMPLOYEE_004)
+    assert doc is not None
+    assert doc.title == "Employee No. 004 saves Ali"
+    assert seed_index.document_passages(EMPLOYEE_004) == [
+        p for p in passages if p.doc_id == EMPLOYEE_004
+    ]
+
+
+def test_search_finds_the_passage_that_states_the_fact(seed_index: Index) -> None:
+    hits = seed_index.search("Where was Wu Yongming born?", k=3)
+    assert len(hits) == 3
+    assert any("born in Tonglu" in h.passage.text for h in hits)
+    assert all(h.passage.doc_id == EMPLOYEE_004 for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_search_with_no_known_term_finds_nothing(seed_index: Index) -> None:
+    assert seed_index.search("zzzzqqqq") == []
+
+
+# --- persistence ------------------------------------------------------------------------
+
+
+def test_first_open_builds_and_reports_every_document(seed_copy: Path, tmp_path: Path) -> None:
+    index, report = open_index(seed_copy, tmp_path / "idx")
+    assert report.rebuilt is True
+    assert report.documents == 5
+    assert report.passages == index.num_passages > 5
+    assert report.skipped == []
+    assert report.added == sorted(p.stem for p in seed_copy.glob("*.txt"))
+    assert report.changed == report.removed == []
+
+
+def test_build_is_published_under_a_current_pointer(seed_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    build = _current_build(root)
+    assert build.is_dir()
+    open_index(seed_copy, root, force=True)
+    new_build = _current_build(root)
+    assert new_build != build
+    # Old builds are pruned; only the live one is left.
+    assert [p.name for p in root.iterdir() if p.is_dir()] == [new_build.name]
+
+
+def test_unchanged_corpus_reuses_the_build_and_answers_identically(
+    seed_copy: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "idx"
+    first, _ = open_index(seed_copy, root)
+    build = _current_build(root)
+    second, report = open_index(seed_copy, root)
+    assert report.rebuilt is False
+    assert report.documents == 5
+    assert report.passages == first.num_passages
+    assert _current_build(root) == build
+    assert _answers(second) == _answers(first)
+
+
+def test_touching_a_file_without_changing_it_does_not_rebuild(
+    seed_copy: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    path = seed_copy / f"{EMPLOYEE_004}.txt"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    _, report = open_index(seed_copy, root)
+    assert report.rebuilt is False
+
+
+def test_changed_content_rebuilds_and_reports_the_changed_document(
+    seed_copy: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    path = seed_copy / f"{EMPLOYEE_004}.txt"
+    st = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("born in Tonglu, Zhejiang", "born in Quzhou, Zhejiang"), encoding="utf-8"
+    )
+    # Same size (an edit in place): the content hash tells the change, not the size.
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert path.stat().st_size == st.st_size
+    index, report = open_index(seed_copy, root)
+    assert report.rebuilt is True
+    assert report.changed == [EMPLOYEE_004]
+    assert report.added == report.removed == []
+    answer = answer_question(index, "Where was Wu Yongming born?").answer
+    assert answer is not None
+    assert "Quzhou" in answer.text
+
+
+def test_added_and_removed_files_are_reported(seed_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    (seed_copy / "003_9a4ce96881302217.txt").unlink()
+    (seed_copy / "900_bakery.txt").write_text(
+        "Bakery wins award\n\nThe corner bakery won the national sourdough award on Friday.\n",
+        encoding="utf-8",
+    )
+    index, report = open_index(seed_copy, root)
+    assert report.rebuilt is True
+    assert report.added == ["900_bakery"]
+    assert report.removed == ["003_9a4ce96881302217"]
+    assert report.changed == []
+    assert report.documents == 5
+    assert index.document("003_9a4ce96881302217") is None
+    hits = index.search("sourdough award")
+    assert hits
+    assert hits[0].passage.doc_id == "900_bakery"
+
+
+def test_skipped_files_are_reported_and_remembered(
+    write_corpus: WriteCorpus, tmp_path: Path
+) -> None:
+    corpus = write_corpus(
+        {
+            "good.txt": "Bridge reopens\n\nThe harbour bridge reopened on Sunday after repairs.\n",
+            "empty.txt": "",
+        }
+    )
+    root = tmp_path / "idx"
+    _, report = open_index(corpus, root)
+    assert [(s.name, s.reason) for s in report.skipped] == [("empty.txt", "empty file")]
+    _, again = open_index(corpus, root)
+    assert again.rebuilt is False
+    assert [(s.name, s.reason) for s in again.skipped] == [("empty.txt", "empty file")]
+
+
+def _corrupt_meta(build: Path) -> None:
+    (build / "meta.json").write_text("{not json", encoding="utf-8")
+
+
+def _truncate_passages(build: Path) -> None:
+    path = build / "passages.bin"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _delete_engine(build: Path) -> None:
+    shutil.rmtree(build / "engine")
+
+
+def _delete_build(build: Path) -> None:
+    shutil.rmtree(build)
+
+
+@pytest.mark.parametrize(
+    "corrupt", [_corrupt_meta, _truncate_passages, _delete_engine, _delete_build]
+)
+def test_corrupt_current_build_is_rebuilt(seed_copy: Path, tmp_path: Path, corrupt) -> None:
+    root = tmp_path / "idx"
+    first, _ = open_index(seed_copy, root)
+    expected = _answers(first)
+    del first
+    corrupt(_current_build(root))
+    index, report = open_index(seed_copy, root)
+    assert report.rebuilt is True
+    assert _answers(index) == expected
+    # The rebuilt index is usable on the next open too.
+    _, again = open_index(seed_copy, root)
+    assert again.rebuilt is False
+
+
+def test_garbage_current_pointer_is_rebuilt(seed_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    (root / "CURRENT").write_text("../../somewhere-else", encoding="utf-8")
+    index, report = open_index(seed_copy, root)
+    assert report.rebuilt is True
+    assert index.num_passages > 0
+
+
+def test_failed_build_leaves_the_previous_index_serving(
+    seed_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "idx"
+    first, _ = open_index(seed_copy, root)
+    expected = _answers(first)
+    build = _current_build(root)
+
+    def crash(self: Index, directory: Path) -> None:
+        directory.mkdir(parents=True)
+        (directory / "meta.json").write_text("{", encoding="utf-8")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Index, "save", crash)
+    (seed_copy / "900_new.txt").write_text(
+        "New article\n\nA new article arrived on Monday with fresh news.\n", encoding="utf-8"
+    )
+    with pytest.raises(OSError, match="disk full"):
+        open_index(seed_copy, root)
+    assert _current_build(root) == build
+    assert _answers(Index.load(build)) == expected
+
+
+def test_missing_corpus_folder_is_a_corpus_error(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        open_index(tmp_path / "nowhere", tmp_path / "idx")
+
+
+def test_corpus_without_articles_cannot_be_indexed(
+    write_corpus: WriteCorpus, tmp_path: Path
+) -> None:
+    corpus = write_corpus({"readme.md": "not an article"})
+    with pytest.raises((CorpusError, IndexUnavailable), match="no usable articles"):
+        open_index(corpus, tmp_path / "idx")
+
+
+def test_corpus_of_only_bad_files_names_them(write_corpus: WriteCorpus, tmp_path: Path) -> None:
+    corpus = write_corpus({"empty.txt": "", "binary.txt": b"\x00\x01\x02"})
+    with pytest.raises(IndexUnavailable) as excinfo:
+        open_index(corpus, tmp_path / "idx")
+    message = str(excinfo.value)
+    assert "empty.txt: empty file" in message
+    assert "binary.txt: binary" in message
