@@ -1,0 +1,148 @@
+"""Settings from the environment and a .env file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.config import DEFAULT_API_BASE, SettingsError, bundled_corpus, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No project settings from the outside environment, and no .env in the working folder."""
+    for key in list(os.environ):
+        if key.startswith(("CORPUSBOT_", "DISCORD_")):
+            monkeypatch.delenv(key)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+def _error(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1, 2", {1, 2}),
+        ("1,2", {1, 2}),
+        ("  42  ", {42}),
+        ("7 8\t9", {7, 8, 9}),
+        ("", set()),
+    ],
+)
+def test_admin_ids_are_parsed(monkeypatch: pytest.MonkeyPatch, raw: str, expected: set) -> None:
+    monkeypatch.setenv("CORPUSBOT_ADMIN_IDS", raw)
+    assert load_settings().admin_ids == frozenset(expected)
+
+
+@pytest.mark.parametrize("raw", ["abc", "1, abc", "1;2", "-5"])
+def test_bad_admin_ids_are_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    message = _error(monkeypatch, "CORPUSBOT_ADMIN_IDS", raw)
+    assert "\n" not in message
+    assert message.startswith("CORPUSBOT_ADMIN_IDS: ")
+
+
+def test_each_problem_gets_its_own_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORPUSBOT_ADMIN_IDS", "abc")
+    monkeypatch.setenv("CORPUSBOT_LOG_LEVEL", "loud")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    lines = str(excinfo.value).splitlines()
+    assert len(lines) == 2
+    assert {line.split(":")[0] for line in lines} == {"CORPUSBOT_ADMIN_IDS", "CORPUSBOT_LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\t"])
+def test_blank_token_is_none(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", raw)
+    settings = load_settings()
+    assert settings.token is None
+    assert settings.token_problem() == "DISCORD_TOKEN is not set"
+
+
+def test_token_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    settings = load_settings()
+    assert settings.token == token
+    assert settings.token_problem() is None
+    assert token not in repr(settings)
+
+
+def test_malformed_token_problem_does_not_echo_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-token-secret")
+    problem = load_settings().token_problem()
+    assert problem is not None
+    assert "not-a-token-secret" not in problem
+
+
+def test_index_path_defaults_beside_the_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CORPUSBOT_DB", str(tmp_path / "data" / "bot.db"))
+    assert load_settings().index_path == tmp_path / "data" / "bot.index"
+
+
+def test_default_database_and_index_paths() -> None:
+    settings = load_settings()
+    assert settings.db == Path("data/corpusbot.db")
+    assert settings.index_path == Path("data/corpusbot.index")
+
+
+def test_index_path_from_corpusbot_index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CORPUSBOT_DB", str(tmp_path / "bot.db"))
+    monkeypatch.setenv("CORPUSBOT_INDEX", str(tmp_path / "elsewhere"))
+    assert load_settings().index_path == tmp_path / "elsewhere"
+
+
+def test_corpus_defaults_to_the_bundled_seeds(seeds_dir: Path) -> None:
+    settings = load_settings()
+    assert settings.corpus == bundled_corpus()
+    assert settings.corpus.resolve() == seeds_dir.resolve()
+
+
+def test_corpus_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CORPUSBOT_CORPUS", str(tmp_path / "articles"))
+    assert load_settings().corpus == tmp_path / "articles"
+
+
+def test_api_base_default_and_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().discord_api_base == DEFAULT_API_BASE
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:8080/api/v10/")
+    assert load_settings().discord_api_base == "http://127.0.0.1:8080/api/v10"
+
+
+def test_api_base_must_be_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = _error(monkeypatch, "DISCORD_API_BASE", "discord.com/api")
+    assert message.startswith("DISCORD_API_BASE: ")
+
+
+def test_dotenv_file_is_read(clean_env: Path) -> None:
+    (clean_env / ".env").write_text(
+        "CORPUSBOT_ADMIN_IDS=5, 6\nCORPUSBOT_DB=store/x.db\n", encoding="utf-8"
+    )
+    settings = load_settings()
+    assert settings.admin_ids == frozenset({5, 6})
+    assert settings.index_path == Path("store/x.index")
+
+
+def test_environment_wins_over_dotenv(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (clean_env / ".env").write_text("CORPUSBOT_ADMIN_IDS=5\n", encoding="utf-8")
+    monkeypatch.setenv("CORPUSBOT_ADMIN_IDS", "9")
+    assert load_settings().admin_ids == frozenset({9})
+
+
+def test_log_level_is_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORPUSBOT_LOG_LEVEL", " debug ")
+    assert load_settings().log_level == "DEBUG"
