@@ -5,10 +5,11 @@ Scores equal ``rank_bm25.BM25Okapi.get_scores`` (rank-bm25 0.2.2): the idf is
 ``epsilon * average_idf`` where the average is taken over every term before
 the floor, and a query term counts once per occurrence in the query.
 
-Layout: one CSR block per term. Within a term, ``docs``/``weights`` list the
-postings by descending weight (impact order), which lets ``search`` skip
-passages that provably cannot reach the top k; ``sorted_docs``/``sorted_pos``
-list the same postings by passage id, for exact score lookups of candidates.
+Layout (see ``_postings``): one CSR block per term, postings in impact order
+(decreasing weight) as passage ids plus an id into a table of tf parts, so a
+weight is ``idf * gains[pair]`` computed exactly as rank-bm25 does. For exact
+lookups of a passage's weight, frequent terms keep a bitmap with rank counts
+and the others a passage-ordered copy of their passage ids.
 """
 
 from __future__ import annotations
@@ -18,61 +19,63 @@ import json
 import logging
 import math
 import os
+import threading
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from functools import cached_property
-from itertools import chain, count, islice
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from retrieval._postings import Postings, build_postings, popcount
 
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "corpusbot-bm25-impact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META = "meta.json"
 _VOCAB = "vocab.bin"
 _SEP = "\x00"
-# name -> dtype of the arrays persisted as .npy files
-_ARRAYS = {
-    "offsets": np.dtype(np.int64),
-    "docs": np.dtype(np.int32),
-    "weights": np.dtype(np.float64),
-    "sorted_docs": np.dtype(np.int32),
-    "sorted_pos": np.dtype(np.int32),
-}
-_BUILD_CHUNK_TOKENS = 4_000_000
-# Postings examined per query term to seed the pruning threshold.
-_SEED_DEPTH = 32
+# Arrays persisted as .npy files, memory-mapped on load unless small.
+_ARRAYS = (
+    "idf",
+    "gains",
+    "offsets",
+    "docs",
+    "pairs",
+    "sorted_pairs",
+    "sparse_offsets",
+    "sorted_docs",
+    "dense_terms",
+    "bitmaps",
+    "ranks",
+)
+_MAPPED = frozenset({"docs", "pairs", "sorted_pairs", "sorted_docs", "bitmaps", "ranks"})
+# Terms in at least this fraction of passages get a bitmap instead of a sorted list.
+_DENSE_FRACTION = 1 / 16
 # Below this many postings a query is scored exhaustively without pruning.
 _SMALL_QUERY = 20_000
+# Impact postings per term whose passages seed the pruning threshold.
+_SEED_DEPTH = 32
 # Gathering a candidate posting costs roughly this many dense posting updates.
 _GATHER_COST = 4
-# Candidate upper bounds use a table over subsets of the query terms.
+# Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
-# Candidates scored exactly in the first round of best-first scoring.
+# Candidates completed exactly in the first round of best-first scoring.
 _FIRST_BATCH = 256
 
-# (start, stop, term id, multiplicity) of a query term's postings
-_Term = tuple[int, int, int, int]
 
+class _Term(NamedTuple):
+    """A distinct query term present in the index."""
 
-def bm25_term_weights(
-    tf: np.ndarray, doc_len: np.ndarray, idf: float | np.ndarray, k1: float, b: float, avgdl: float
-) -> np.ndarray:
-    """BM25 weight of a term in passages, with the exact float operations rank-bm25 uses."""
-    tf = tf.astype(np.float64)
-    return idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avgdl)))
-
-
-def okapi_idf(doc_freq: np.ndarray, num_passages: int, epsilon: float) -> tuple[np.ndarray, float]:
-    """Okapi idf per term with rank-bm25's floor; returns (idf, average idf before the floor)."""
-    n = doc_freq.astype(np.float64)
-    idf = np.log(num_passages - n + 0.5) - np.log(n + 0.5)
-    average_idf = float(idf.sum() / len(idf)) if len(idf) else 0.0
-    idf[idf < 0] = epsilon * average_idf
-    return idf, average_idf
+    start: int  # block in offsets order
+    stop: int
+    mult: int  # occurrences in the query
+    idf: float
+    slot: int  # bitmap row, or -1
+    sparse: int  # block start in sorted_docs
 
 
 class BM25Engine:
@@ -82,38 +85,25 @@ class BM25Engine:
     b: float
     epsilon: float
 
-    def __init__(
-        self,
-        *,
-        vocab: list[str],
-        offsets: np.ndarray,
-        docs: np.ndarray,
-        weights: np.ndarray,
-        sorted_docs: np.ndarray,
-        sorted_pos: np.ndarray,
-        num_passages: int,
-        avgdl: float,
-        average_idf: float,
-        k1: float,
-        b: float,
-        epsilon: float,
-    ) -> None:
-        self._vocab = vocab
-        self._offsets = offsets
+    def __init__(self, postings: Postings, *, k1: float, b: float, epsilon: float) -> None:
+        self._p = postings
         # Plain ndarray views: memmap's Python-level indexing hooks cost more than
         # the small lookups the query path makes.
-        self._docs = docs.view(np.ndarray)
-        self._weights = weights.view(np.ndarray)
-        self._sorted_docs = sorted_docs.view(np.ndarray)
-        self._sorted_pos = sorted_pos.view(np.ndarray)
-        self._n = num_passages
-        self.avgdl = avgdl
-        self.average_idf = average_idf
+        for name in _MAPPED:
+            setattr(self, f"_{name}", getattr(postings, name).view(np.ndarray))
+        self._gains = postings.gains
+        self._idf = postings.idf
+        self._offsets = postings.offsets
+        self._sparse_offsets = postings.sparse_offsets
+        self._slot = np.full(len(postings.vocab), -1, dtype=np.int64)
+        self._slot[postings.dense_terms] = np.arange(len(postings.dense_terms))
+        self._n = postings.num_passages
+        self.avgdl = postings.avgdl
+        self.average_idf = postings.average_idf
         self.k1 = k1
         self.b = b
         self.epsilon = epsilon
-
-    # ------------------------------------------------------------------ build
+        self._local = threading.local()
 
     @classmethod
     def build(
@@ -125,77 +115,14 @@ class BM25Engine:
         epsilon: float = 0.25,
     ) -> BM25Engine:
         """Index tokenised passages; passage i of the corpus is result index i."""
-        n = len(corpus_tokens)
-        lengths = np.fromiter(map(len, corpus_tokens), dtype=np.int64, count=n)
-        total = int(lengths.sum())
-        avgdl = total / n if n else 0.0
-        term_ids: defaultdict[str, int] = defaultdict(count().__next__)
-
-        terms, docs, tfs = [], [], []
-        passages = iter(corpus_tokens)
-        for start, stop in _chunks(lengths, _BUILD_CHUNK_TOKENS):
-            flat = list(chain.from_iterable(islice(passages, stop - start)))
-            tids = np.fromiter(map(term_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
-            del flat
-            width = stop - start
-            local = np.repeat(np.arange(width, dtype=np.int64), lengths[start:stop])
-            keys, tf = np.unique(tids * width + local, return_counts=True)
-            del tids, local
-            terms.append((keys // width).astype(np.int32))
-            docs.append((keys % width + start).astype(np.int32))
-            tfs.append(tf.astype(np.int32))
-            del keys, tf
-        vocab = list(term_ids)
-        del term_ids
-        num_terms = len(vocab)
-
-        term = np.concatenate(terms) if terms else np.zeros(0, np.int32)
-        del terms
-        # Chunks are in passage order and each chunk is sorted by (term, passage),
-        # so a stable sort by term yields (term, passage) order.
-        order = np.argsort(term, kind="stable")
-        term = term[order]
-        doc = np.concatenate(docs)[order] if docs else np.zeros(0, np.int32)
-        del docs
-        tf = np.concatenate(tfs)[order] if tfs else np.zeros(0, np.int32)
-        del tfs, order
-
-        doc_freq = np.bincount(term, minlength=num_terms)
-        offsets = np.zeros(num_terms + 1, dtype=np.int64)
-        np.cumsum(doc_freq, out=offsets[1:])
-        idf, average_idf = okapi_idf(doc_freq, n, epsilon)
-        weights = bm25_term_weights(tf, lengths[doc], idf[term], k1, b, avgdl)
-        del tf
-
-        # Impact order: by term, then weight descending, then passage ascending
-        # (lexsort is stable and the input is already in passage order).
-        order = np.lexsort((-weights, term))
-        del term
-        sorted_docs = doc
-        doc = doc[order]
-        weights = weights[order]
-        block_start = np.repeat(offsets[:-1], doc_freq)
-        position = np.empty_like(order)
-        position[order] = np.arange(len(order))
-        del order
-        position -= block_start
-        sorted_pos = position.astype(np.int32)
-        del position, block_start
-        log.info("indexed %d passages, %d terms, %d postings", n, num_terms, len(doc))
-        return cls(
-            vocab=vocab,
-            offsets=offsets,
-            docs=doc,
-            weights=weights,
-            sorted_docs=sorted_docs,
-            sorted_pos=sorted_pos,
-            num_passages=n,
-            avgdl=avgdl,
-            average_idf=average_idf,
-            k1=k1,
-            b=b,
-            epsilon=epsilon,
+        postings = build_postings(corpus_tokens, k1, b, epsilon, _DENSE_FRACTION)
+        log.info(
+            "indexed %d passages, %d terms, %d postings",
+            postings.num_passages,
+            len(postings.vocab),
+            len(postings.docs),
         )
+        return cls(postings, k1=k1, b=b, epsilon=epsilon)
 
     # ---------------------------------------------------------------- lookups
 
@@ -205,11 +132,11 @@ class BM25Engine:
 
     def vocabulary(self) -> Sequence[str]:
         """Every indexed term (used for typo-tolerant query expansion)."""
-        return self._vocab
+        return self._p.vocab
 
     @cached_property
     def _term_ids(self) -> dict[str, int]:
-        return {term: i for i, term in enumerate(self._vocab)}
+        return {term: i for i, term in enumerate(self._p.vocab)}
 
     def doc_freq(self, term: str) -> int:
         """Passages containing term, 0 if unknown."""
@@ -219,26 +146,55 @@ class BM25Engine:
         return int(self._offsets[tid + 1] - self._offsets[tid])
 
     def _query_terms(self, query_tokens: Sequence[str]) -> list[_Term]:
-        """Posting ranges of the distinct query terms present in the index."""
         ids = self._term_ids
-        offsets = self._offsets
         out = []
         for token, mult in Counter(query_tokens).items():
             tid = ids.get(token)
             if tid is None:
                 continue
-            start, stop = int(offsets[tid]), int(offsets[tid + 1])
+            start, stop = int(self._offsets[tid]), int(self._offsets[tid + 1])
             if stop > start:
-                out.append((start, stop, tid, mult))
+                idf = float(self._idf[tid])
+                slot = int(self._slot[tid])
+                out.append(_Term(start, stop, mult, idf, slot, int(self._sparse_offsets[tid])))
         return out
+
+    def _weights(self, term: _Term, lo: int, hi: int) -> np.ndarray:
+        """Query-weighted BM25 weights of the term's impact postings lo:hi."""
+        weights = term.idf * self._gains[self._pairs[term.start + lo : term.start + hi]]
+        return weights * term.mult if term.mult != 1 else weights
+
+    def _best(self, term: _Term) -> float:
+        """Largest query-weighted weight of the term (never below zero)."""
+        return max(term.mult * term.idf * float(self._gains[self._pairs[term.start]]), 0.0)
+
+    def _lookup(self, term: _Term, cand: np.ndarray) -> np.ndarray:
+        """Query-weighted weight of the term in each passage of cand (0 if absent)."""
+        if term.slot >= 0:
+            word = cand >> 6
+            shift = (cand & 63).astype(np.uint64)
+            words = self._bitmaps[term.slot][word]
+            hit = ((words >> shift) & np.uint64(1)).astype(bool)
+            below = words & ((np.uint64(1) << shift) - np.uint64(1))
+            pos = self._ranks[term.slot][word] + popcount(below)
+        else:
+            block = self._sorted_docs[term.sparse : term.sparse + term.stop - term.start]
+            pos = np.searchsorted(block, cand)
+            np.minimum(pos, len(block) - 1, out=pos)
+            hit = block[pos] == cand
+        out = np.zeros(len(cand))
+        found = self._gains[self._sorted_pairs[term.start + pos[hit]]]
+        out[hit] = term.idf * found
+        return out * term.mult if term.mult != 1 else out
 
     # ---------------------------------------------------------------- scoring
 
     def get_scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """Dense scores for every passage, equal to rank_bm25.BM25Okapi.get_scores."""
         scores = np.zeros(self._n)
-        for start, stop, _, mult in self._query_terms(query_tokens):
-            scores[self._docs[start:stop]] += mult * self._weights[start:stop]
+        for term in self._query_terms(query_tokens):
+            docs = self._docs[term.start : term.stop]
+            scores[docs] += self._weights(term, 0, term.stop - term.start)
         return scores
 
     def search(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
@@ -249,37 +205,26 @@ class BM25Engine:
         terms = self._query_terms(query_tokens)
         if not terms:
             return []
-        if len(terms) == 1:
-            return self._search_single(terms[0], k)
-        total = sum(stop - start for start, stop, _, _ in terms)
+        if len(terms) == 1 and terms[0].idf > 0:
+            # impact order is the answer: weight descending, then passage ascending
+            term = terms[0]
+            hi = min(k, term.stop - term.start)
+            docs = self._docs[term.start : term.start + hi]
+            return list(zip(docs.tolist(), self._weights(term, 0, hi).tolist(), strict=True))
+        total = sum(t.stop - t.start for t in terms)
         if total <= _SMALL_QUERY:
-            cand, scores = self._score_sparse(terms)
-            return _top_k(cand, scores, k)
+            docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
+            weights = np.concatenate([self._weights(t, 0, t.stop - t.start) for t in terms])
+            cand, inverse = np.unique(docs, return_inverse=True)
+            return _top_k(cand, np.bincount(inverse, weights, minlength=len(cand)), k)
+        if len(terms) > _MAX_MASK_TERMS or any(t.idf < 0 for t in terms):
+            return self._search_dense(terms, k, -math.inf)
         return self._search_pruned(terms, k, total)
 
-    def _search_single(self, term: _Term, k: int) -> list[tuple[int, float]]:
-        start, stop, _, mult = term
-        stop = min(stop, start + k)
-        scores = mult * self._weights[start:stop]
-        return list(zip(self._docs[start:stop].tolist(), scores.tolist(), strict=True))
-
-    def _score_sparse(self, terms: list[_Term]) -> tuple[np.ndarray, np.ndarray]:
-        """Exhaustive scores of the touched passages, for short posting lists."""
-        docs = np.concatenate([self._docs[s:e] for s, e, _, _ in terms])
-        weights = np.concatenate([m * self._weights[s:e] for s, e, _, m in terms])
-        cand, inverse = np.unique(docs, return_inverse=True)
-        return cand, np.bincount(inverse, weights, minlength=len(cand))
-
-    def _lookup(self, terms: list[_Term], cand: np.ndarray) -> np.ndarray:
-        """Exact scores of the sorted passage ids in cand."""
+    def _exact(self, terms: list[_Term], cand: np.ndarray) -> np.ndarray:
         scores = np.zeros(len(cand))
-        for start, stop, _, mult in terms:
-            docs = self._sorted_docs[start:stop]
-            pos = np.searchsorted(docs, cand)
-            np.minimum(pos, len(docs) - 1, out=pos)
-            hit = docs[pos] == cand
-            where = self._sorted_pos[start:stop][pos[hit]] + start
-            scores[hit] += mult * self._weights[where]
+        for term in terms:
+            scores += self._lookup(term, cand)
         return scores
 
     def _search_pruned(self, terms: list[_Term], k: int, total: int) -> list[tuple[int, float]]:
@@ -293,82 +238,113 @@ class BM25Engine:
         theta. Setting c_j <= 0 takes a whole list and frees best_j of the budget
         (the short lists of rare terms), a cutoff above best_j takes nothing (MaxScore's
         non-essential terms); the remaining budget is shared in proportion to best_j.
-        The plan with the fewest candidates is scored exactly.
+        The plan with the fewest candidates is gathered; candidates whose partial score
+        plus the cutoffs of the lists they were not seen in can still reach theta are
+        completed with exact lookups, best bound first.
         """
-        docs, weights = self._docs, self._weights
+        docs = self._docs
         depth = max(k, _SEED_DEPTH)
-        seed = np.unique(np.concatenate([docs[s : min(e, s + depth)] for s, e, _, _ in terms]))
+        seed = np.unique(
+            np.concatenate([docs[t.start : min(t.stop, t.start + depth)] for t in terms])
+        )
         if len(seed) < k:
             return self._search_dense(terms, k, -math.inf)
-        theta = float(np.partition(self._lookup(terms, seed), len(seed) - k)[len(seed) - k])
+        theta = float(np.partition(self._exact(terms, seed), len(seed) - k)[len(seed) - k])
         # Slack absorbs rounding: scores summed in another order may differ in the last bits.
         budget = theta - (1e-9 * abs(theta) + 1e-12)
         if budget <= 0:
             return self._search_dense(terms, k, -math.inf)
 
-        terms = sorted(terms, key=lambda t: t[1] - t[0])
-        lengths = [e - s for s, e, _, _ in terms]
-        best = [max(m * float(weights[s]), 0.0) for s, _, _, m in terms]
+        terms = sorted(terms, key=lambda t: t.stop - t.start)
+        num = len(terms)
+        lengths = [t.stop - t.start for t in terms]
+        best = [self._best(t) for t in terms]
         # plan i takes the i shortest lists whole and prefixes of the others
-        plans = []
-        for i in range(len(terms) + 1):
-            rest = sum(best[i:])
-            ratio = budget / rest if rest > budget else 2.0
-            plans.append((i, ratio))
-        ratios = np.array([ratio for _, ratio in plans])
-        prefix = np.zeros((len(plans), len(terms)), dtype=np.int64)
-        for j, (start, stop, _, mult) in enumerate(terms):
-            cutoffs = best[j] * ratios / mult
-            ascending = weights[start:stop][::-1]
-            prefix[:, j] = lengths[j] - np.searchsorted(ascending, cutoffs, side="left")
-        for i, _ in plans:
+        ratios = np.array(
+            [budget / sum(best[i:]) if sum(best[i:]) > budget else 2.0 for i in range(num + 1)]
+        )
+        prefix = np.zeros((num + 1, num), dtype=np.int64)
+        for j, term in enumerate(terms):
+            if term.idf == 0:
+                continue  # weights are all 0: never needed to reach theta > 0
+            # weight >= cutoff  <=>  gain >= cutoff / (idf * mult)  <=>  pair id < count
+            gain_cutoffs = best[j] * ratios / (term.mult * term.idf)
+            ids = np.searchsorted(-self._gains, -gain_cutoffs, side="right")
+            block = self._pairs[term.start : term.stop]
+            # search in the block's own dtype: a wider needle would copy the whole block
+            needles = np.minimum(ids, len(self._gains) - 1).astype(block.dtype)
+            counts = np.searchsorted(block, needles, side="left")
+            prefix[:, j] = np.where(ids >= len(self._gains), lengths[j], counts)
+        for i in range(num + 1):
             prefix[i, :i] = lengths[:i]
         volume = prefix.sum(axis=1)
         plan = int(np.argmin(volume))
         if volume[plan] * _GATHER_COST > total:
             return self._search_dense(terms, k, budget)
-        taken = [int(n) for n in prefix[plan]]
-        spans = [(s, n, mult) for (s, _, _, mult), n in zip(terms, taken, strict=True)]
-        # Partial scores from the gathered postings, and an upper bound for the rest:
-        # a candidate missing from a cut list j gets less than its cutoff there.
-        cand, inverse = np.unique(
-            np.concatenate([docs[s : s + n] for s, n, _ in spans]), return_inverse=True
-        )
-        gathered = np.concatenate([mult * weights[s : s + n] for s, n, mult in spans])
-        partial = np.bincount(inverse, gathered, minlength=len(cand))
-        if len(terms) <= _MAX_MASK_TERMS and len(cand) > k:
-            ratio = min(plans[plan][1], 1.0)
-            missing = np.array(
-                [
-                    0.0 if n == size else top * ratio
-                    for n, size, top in zip(taken, lengths, best, strict=True)
-                ]
-            )
-            bits = np.concatenate([np.full(int(n), 1 << j) for j, n in enumerate(taken)])
-            seen = np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
-            absent = (np.arange(1 << len(terms))[:, None] >> np.arange(len(terms))) & 1 == 0
-            upper = partial + (absent @ missing)[seen]
-            if all(weights[e - 1] >= 0 for _, e, _, _ in terms):
-                # with no negative weights, partial scores are lower bounds too
-                kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
-                budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-            keep = upper >= budget
-            return self._score_best_first(terms, k, cand[keep], upper[keep], budget)
-        return _top_k(cand, self._lookup(terms, cand), k)
 
-    def _score_best_first(
-        self, terms: list[_Term], k: int, cand: np.ndarray, upper: np.ndarray, budget: float
+        taken = [int(n) for n in prefix[plan]]
+        cand, inverse = np.unique(
+            np.concatenate(
+                [docs[t.start : t.start + n] for t, n in zip(terms, taken, strict=True)]
+            ),
+            return_inverse=True,
+        )
+        gathered = np.concatenate(
+            [self._weights(t, 0, n) for t, n in zip(terms, taken, strict=True)]
+        )
+        partial = np.bincount(inverse, gathered, minlength=len(cand))
+        bits = np.concatenate([np.full(n, 1 << j) for j, n in enumerate(taken)])
+        seen = np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
+        # A candidate missing from a cut list gets less than that list's cutoff there;
+        # a fully read list adds nothing more.
+        ratio = min(float(ratios[plan]), 1.0)
+        missing = np.array(
+            [
+                0.0 if n == size else top * ratio
+                for n, size, top in zip(taken, lengths, best, strict=True)
+            ]
+        )
+        complete = np.array([n == size for n, size in zip(taken, lengths, strict=True)])
+        absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
+        upper = partial + (absent @ missing)[seen]
+        if len(partial) >= k:
+            # partial scores are lower bounds (no negative weights here)
+            kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
+            budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
+        keep = upper >= budget
+        return self._best_first(
+            terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
+        )
+
+    def _best_first(
+        self,
+        terms: list[_Term],
+        k: int,
+        cand: np.ndarray,
+        partial: np.ndarray,
+        seen: np.ndarray,
+        upper: np.ndarray,
+        budget: float,
+        complete: np.ndarray,
     ) -> list[tuple[int, float]]:
-        """Score candidates exactly in batches of decreasing upper bound, stopping once
-        the next bound is below the k-th best exact score found so far."""
-        order = np.argsort(-upper, kind="stable")
-        cand, upper = cand[order], upper[order]
+        """Complete candidates in batches of decreasing upper bound, stopping once the
+        remaining bounds are below the k-th best exact score found so far."""
         done_docs, done_scores = [], []
-        start, batch = 0, max(4 * k, _FIRST_BATCH)
+        batch = max(4 * k, _FIRST_BATCH)
         best = np.empty(0)
-        while start < len(cand):
-            docs = np.sort(cand[start : start + batch])
-            scores = self._lookup(terms, docs)
+        while len(cand):
+            if len(cand) > batch:
+                split = np.argpartition(upper, len(upper) - batch)
+                now, later = split[len(upper) - batch :], split[: len(upper) - batch]
+            else:
+                now, later = np.arange(len(cand)), np.zeros(0, dtype=np.int64)
+            docs, scores, mask = cand[now], partial[now], seen[now]
+            for j, term in enumerate(terms):
+                if complete[j]:
+                    continue
+                need = np.flatnonzero((mask & (1 << j)) == 0)
+                if len(need):
+                    scores[need] += self._lookup(term, docs[need])
             done_docs.append(docs)
             done_scores.append(scores)
             best = np.concatenate([best, scores])
@@ -377,19 +353,16 @@ class BM25Engine:
             if len(best) >= k:
                 kth = float(best.min())
                 budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-            start += batch
+            later = later[upper[later] >= budget]
+            cand, partial, seen, upper = cand[later], partial[later], seen[later], upper[later]
             batch *= 2
-            if start < len(cand) and upper[start] < budget:
-                break
-        docs = np.concatenate(done_docs)
-        order = np.argsort(docs, kind="stable")
-        return _top_k(docs[order], np.concatenate(done_scores)[order], k)
+        return _top_k(np.concatenate(done_docs), np.concatenate(done_scores), k)
 
     def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
         """Exhaustive accumulation into a dense array; floor (below the k-th best
         score) narrows the selection."""
-        docs = np.concatenate([self._docs[s:e] for s, e, _, _ in terms])
-        weights = np.concatenate([m * self._weights[s:e] for s, e, _, m in terms])
+        docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
+        weights = np.concatenate([self._weights(t, 0, t.stop - t.start) for t in terms])
         scores = np.bincount(docs, weights, minlength=self._n)
         if floor > 0:
             # Untouched passages score 0 < floor, so this keeps only touched ones.
@@ -415,23 +388,19 @@ class BM25Engine:
             meta_path.unlink()
         _fsync_dir(directory)
 
-        if any(_SEP in term for term in self._vocab):
+        vocab = self._p.vocab
+        if any(_SEP in term for term in vocab):
             raise ValueError("vocabulary terms must not contain NUL characters")
-        vocab_blob = _SEP.join(self._vocab).encode("utf-8")
+        vocab_blob = _SEP.join(vocab).encode("utf-8")
         _write_file(directory / _VOCAB, vocab_blob)
-        arrays = {
-            "offsets": self._offsets,
-            "docs": self._docs,
-            "weights": self._weights,
-            "sorted_docs": self._sorted_docs,
-            "sorted_pos": self._sorted_pos,
-        }
-        for name, array in arrays.items():
-            path = directory / f"{name}.npy"
-            with open(path, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(array, dtype=_ARRAYS[name]))
+        arrays = {}
+        for name in _ARRAYS:
+            array = np.ascontiguousarray(getattr(self._p, name))
+            with open(directory / f"{name}.npy", "wb") as fh:
+                np.save(fh, array)
                 fh.flush()
                 os.fsync(fh.fileno())
+            arrays[name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
         meta = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -441,11 +410,11 @@ class BM25Engine:
             "num_passages": self._n,
             "avgdl": self.avgdl,
             "average_idf": self.average_idf,
-            "num_terms": len(self._vocab),
-            "num_postings": len(self._docs),
+            "num_terms": len(vocab),
             "vocab_bytes": len(vocab_blob),
             "vocab_crc32": zlib.crc32(vocab_blob),
-            "offsets_crc32": zlib.crc32(np.ascontiguousarray(self._offsets, np.int64).data),
+            "offsets_crc32": zlib.crc32(np.ascontiguousarray(self._offsets).data),
+            "arrays": arrays,
         }
         tmp = directory / (_META + ".tmp")
         _write_file(tmp, json.dumps(meta, indent=2).encode("utf-8"))
@@ -484,8 +453,6 @@ class BM25Engine:
             raise bad(f"format version {meta.get('version')!r}, expected {FORMAT_VERSION}")
 
         num_terms = int(meta["num_terms"])
-        num_postings = int(meta["num_postings"])
-        num_passages = int(meta["num_passages"])
         blob = (directory / _VOCAB).read_bytes()
         if len(blob) != meta["vocab_bytes"] or zlib.crc32(blob) != meta["vocab_crc32"]:
             raise bad("vocabulary file is truncated or corrupt")
@@ -493,64 +460,55 @@ class BM25Engine:
         if len(vocab) != num_terms:
             raise bad(f"vocabulary has {len(vocab)} terms, expected {num_terms}")
 
-        shapes = {
-            "offsets": num_terms + 1,
-            "docs": num_postings,
-            "weights": num_postings,
-            "sorted_docs": num_postings,
-            "sorted_pos": num_postings,
-        }
         arrays = {}
-        for name, dtype in _ARRAYS.items():
+        for name in _ARRAYS:
             path = directory / f"{name}.npy"
+            expected = meta["arrays"][name]
             try:
-                array = np.load(path, mmap_mode="r", allow_pickle=False)
+                array = np.load(
+                    path, mmap_mode="r" if name in _MAPPED else None, allow_pickle=False
+                )
             except FileNotFoundError as exc:
                 raise bad(f"{path.name} is missing") from exc
             except ValueError as exc:
                 raise bad(f"{path.name} is truncated or corrupt ({exc})") from exc
-            if array.dtype != dtype or array.shape != (shapes[name],):
-                raise bad(f"{path.name} has {array.dtype}{array.shape}, expected {dtype}")
+            if array.dtype.str != expected["dtype"] or list(array.shape) != expected["shape"]:
+                raise bad(f"{path.name} has {array.dtype}{array.shape}, expected {expected}")
             arrays[name] = array
-        offsets = np.array(arrays.pop("offsets"))
+        offsets = arrays["offsets"]
         if zlib.crc32(offsets.data) != meta["offsets_crc32"]:
             raise bad("offsets.npy is corrupt")
-        if offsets[0] != 0 or offsets[-1] != num_postings or np.any(np.diff(offsets) < 0):
-            raise bad("offsets.npy is inconsistent")
-        return cls(
+        num_postings = len(arrays["docs"])
+        if (
+            len(offsets) != num_terms + 1
+            or offsets[0] != 0
+            or offsets[-1] != num_postings
+            or np.any(np.diff(offsets) < 0)
+            or len(arrays["pairs"]) != num_postings
+            or len(arrays["sorted_pairs"]) != num_postings
+            or arrays["sparse_offsets"][-1] != len(arrays["sorted_docs"])
+        ):
+            raise bad("array sizes are inconsistent")
+        postings = Postings(
             vocab=vocab,
-            offsets=offsets,
-            num_passages=num_passages,
+            num_passages=int(meta["num_passages"]),
             avgdl=float(meta["avgdl"]),
             average_idf=float(meta["average_idf"]),
-            k1=float(meta["k1"]),
-            b=float(meta["b"]),
-            epsilon=float(meta["epsilon"]),
             **arrays,
+        )
+        return cls(
+            postings, k1=float(meta["k1"]), b=float(meta["b"]), epsilon=float(meta["epsilon"])
         )
 
 
 def _top_k(cand: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """Best k of (sorted passage ids, scores): score descending, then lower id."""
+    """Best k of (passage ids, scores): score descending, then lower id."""
     if len(cand) > k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         keep = np.flatnonzero(scores >= kth)
         cand, scores = cand[keep], scores[keep]
     order = np.lexsort((cand, -scores))[:k]
     return list(zip(cand[order].tolist(), scores[order].tolist(), strict=True))
-
-
-def _chunks(lengths: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int]]:
-    """Consecutive passage ranges holding about max_tokens tokens each."""
-    n = len(lengths)
-    ends = np.cumsum(lengths)
-    start = 0
-    while start < n:
-        base = ends[start - 1] if start else 0
-        stop = int(np.searchsorted(ends, base + max_tokens, side="right"))
-        stop = max(stop, start + 1)
-        yield start, min(stop, n)
-        start = stop
 
 
 def _write_file(path: Path, data: bytes) -> None:

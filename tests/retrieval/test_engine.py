@@ -52,7 +52,7 @@ QUERIES = [
 # Each mode forces one of the query strategies the engine chooses between.
 MODES = {
     "auto": {},
-    "pruned": {"_SMALL_QUERY": 0, "_GATHER_COST": 0},
+    "pruned": {"_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1, "_FIRST_BATCH": 1},
     "dense": {"_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
 }
 
@@ -166,8 +166,8 @@ def _truncate(path, keep: int | None = None) -> None:
     [
         pytest.param(lambda d: (d / "meta.json").unlink(), id="interrupted-save"),
         pytest.param(lambda d: _truncate(d / "docs.npy"), id="truncated-docs"),
-        pytest.param(lambda d: _truncate(d / "weights.npy", 40), id="truncated-header"),
-        pytest.param(lambda d: (d / "sorted_pos.npy").unlink(), id="missing-array"),
+        pytest.param(lambda d: _truncate(d / "pairs.npy", 40), id="truncated-header"),
+        pytest.param(lambda d: (d / "sorted_pairs.npy").unlink(), id="missing-array"),
         pytest.param(lambda d: _truncate(d / "vocab.bin"), id="truncated-vocab"),
         pytest.param(lambda d: _truncate(d / "meta.json"), id="corrupt-meta"),
         pytest.param(lambda d: (d / "offsets.npy").write_bytes(b"garbage"), id="garbage-array"),
