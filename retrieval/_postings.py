@@ -5,7 +5,8 @@ term-frequency part of BM25Okapi. A corpus has few distinct (tf, length) pairs,
 so postings store a small id into a table of g values instead of a float64
 weight: the weight is recomputed with the same float operations as rank-bm25,
 hence exactly. Ids are numbered by decreasing g, so ordering a term's postings
-by id is ordering them by decreasing weight (its impact order).
+by id is ordering them by decreasing weight (its impact order), and in impact
+order the ids form a few long runs, stored run-length encoded.
 """
 
 from __future__ import annotations
@@ -55,15 +56,17 @@ class Postings:
     average_idf: float
     idf: np.ndarray  # float64 [terms]
     gains: np.ndarray  # float64 [pair ids]: tf part, decreasing
-    offsets: np.ndarray  # int64 [terms + 1]: each term's block in docs/pairs/sorted_pairs
+    offsets: np.ndarray  # int64 [terms + 1]: each term's block in docs/sorted_pairs
     docs: np.ndarray  # int32 [postings]: impact order
-    pairs: np.ndarray  # uint16/uint32 [postings]: impact order
-    sorted_pairs: np.ndarray  # same dtype [postings]: passage order
+    run_offsets: np.ndarray  # int64 [terms + 1]: each term's runs of equal pair ids
+    run_pairs: np.ndarray  # uint16/uint32 [runs]: the pair id of a run (impact order)
+    run_stops: np.ndarray  # int32 [runs]: end of a run, relative to its term's block
+    sorted_pairs: np.ndarray  # uint16/uint32 [postings]: pair ids in passage order
     sparse_offsets: np.ndarray  # int64 [terms + 1]: block in sorted_docs (empty if dense)
     sorted_docs: np.ndarray  # int32: passage order, sparse terms only
     dense_terms: np.ndarray  # int32 [dense]: terms stored as bitmaps
     bitmaps: np.ndarray  # uint64 [dense, words]: bit d set if passage d has the term
-    ranks: np.ndarray  # int64 [dense, words]: set bits before each word
+    ranks: np.ndarray  # int32 [dense, words]: set bits before each word
 
 
 def build_postings(
@@ -120,12 +123,14 @@ def build_postings(
     pairs = pair[order]
     impact_docs = doc[order]
     del order, pair
+    run_offsets, run_pairs, run_stops = _runs(pairs, term, offsets, num_terms)
+    del pairs
 
     dense = doc_freq >= max(dense_fraction * n, 1)
     dense_terms = np.flatnonzero(dense).astype(np.int32)
     num_words = (n + 63) // 64
     bitmaps = np.zeros((len(dense_terms), num_words), dtype=np.uint64)
-    ranks = np.zeros((len(dense_terms), num_words), dtype=np.int64)
+    ranks = np.zeros((len(dense_terms), num_words), dtype=np.int32)
     for slot, t in enumerate(dense_terms):
         mask = np.zeros(num_words * 64, dtype=bool)
         mask[doc[offsets[t] : offsets[t + 1]]] = True
@@ -147,7 +152,9 @@ def build_postings(
         gains=gains,
         offsets=offsets,
         docs=impact_docs,
-        pairs=pairs,
+        run_offsets=run_offsets,
+        run_pairs=run_pairs,
+        run_stops=run_stops,
         sorted_pairs=sorted_pairs,
         sparse_offsets=sparse_offsets,
         sorted_docs=sorted_docs,
@@ -183,6 +190,21 @@ def _pair_ids(
     else:
         pair = id_of_key.astype(dtype)[np.searchsorted(unique_keys, keys)]
     return -negated, pair
+
+
+def _runs(
+    pairs: np.ndarray, term: np.ndarray, offsets: np.ndarray, num_terms: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encode each term's impact-ordered pair ids."""
+    starts = np.ones(len(pairs), dtype=bool)
+    starts[1:] = (pairs[1:] != pairs[:-1]) | (term[1:] != term[:-1])
+    first = np.flatnonzero(starts)
+    del starts
+    run_term = term[first]
+    stops = np.append(first[1:], len(pairs)) - offsets[run_term]
+    run_offsets = np.zeros(num_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(run_term, minlength=num_terms), out=run_offsets[1:])
+    return run_offsets, pairs[first], stops.astype(np.int32)
 
 
 def _chunks(lengths: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int]]:

@@ -44,7 +44,9 @@ _ARRAYS = (
     "gains",
     "offsets",
     "docs",
-    "pairs",
+    "run_offsets",
+    "run_pairs",
+    "run_stops",
     "sorted_pairs",
     "sparse_offsets",
     "sorted_docs",
@@ -52,7 +54,7 @@ _ARRAYS = (
     "bitmaps",
     "ranks",
 )
-_MAPPED = frozenset({"docs", "pairs", "sorted_pairs", "sorted_docs", "bitmaps", "ranks"})
+_MAPPED = frozenset({"docs", "sorted_pairs", "sorted_docs", "bitmaps", "ranks"})
 # Terms in at least this fraction of passages get a bitmap instead of a sorted list.
 _DENSE_FRACTION = 1 / 16
 # Below this many postings a query is scored exhaustively without pruning.
@@ -61,6 +63,9 @@ _SMALL_QUERY = 20_000
 _SEED_DEPTH = 32
 # Gathering a candidate posting costs roughly this many dense posting updates.
 _GATHER_COST = 4
+# Cost of completing a candidate from a cut list, relative to gathering a posting.
+_SEARCH_PROBE = 8.0
+_BITMAP_PROBE = 1.0
 # Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
 # Candidates completed exactly in the first round of best-first scoring.
@@ -70,8 +75,10 @@ _FIRST_BATCH = 256
 class _Term(NamedTuple):
     """A distinct query term present in the index."""
 
-    start: int  # block in offsets order
+    start: int  # block in docs
     stop: int
+    runs: int  # first run of equal pair ids in run_pairs/run_stops
+    runs_stop: int
     mult: int  # occurrences in the query
     idf: float
     slot: int  # bitmap row, or -1
@@ -94,6 +101,9 @@ class BM25Engine:
         self._gains = postings.gains
         self._idf = postings.idf
         self._offsets = postings.offsets
+        self._run_offsets = postings.run_offsets
+        self._run_pairs = postings.run_pairs
+        self._run_stops = postings.run_stops
         self._sparse_offsets = postings.sparse_offsets
         self._slot = np.full(len(postings.vocab), -1, dtype=np.int64)
         self._slot[postings.dense_terms] = np.arange(len(postings.dense_terms))
@@ -156,17 +166,25 @@ class BM25Engine:
             if stop > start:
                 idf = float(self._idf[tid])
                 slot = int(self._slot[tid])
-                out.append(_Term(start, stop, mult, idf, slot, int(self._sparse_offsets[tid])))
+                runs, runs_stop = int(self._run_offsets[tid]), int(self._run_offsets[tid + 1])
+                sparse = int(self._sparse_offsets[tid])
+                out.append(_Term(start, stop, runs, runs_stop, mult, idf, slot, sparse))
         return out
 
-    def _weights(self, term: _Term, lo: int, hi: int) -> np.ndarray:
-        """Query-weighted BM25 weights of the term's impact postings lo:hi."""
-        weights = term.idf * self._gains[self._pairs[term.start + lo : term.start + hi]]
+    def _weights(self, term: _Term, count: int) -> np.ndarray:
+        """Query-weighted BM25 weights of the term's first count impact postings."""
+        stops = self._run_stops[term.runs : term.runs_stop]
+        last = int(np.searchsorted(stops, count, side="left"))
+        lengths = np.diff(stops[: last + 1], prepend=0)
+        lengths[-1] -= int(stops[last]) - count
+        gains = self._gains[self._run_pairs[term.runs : term.runs + last + 1]]
+        weights = np.repeat(term.idf * gains, lengths)
         return weights * term.mult if term.mult != 1 else weights
 
     def _best(self, term: _Term) -> float:
         """Largest query-weighted weight of the term (never below zero)."""
-        return max(term.mult * term.idf * float(self._gains[self._pairs[term.start]]), 0.0)
+        gain = float(self._gains[self._run_pairs[term.runs]])
+        return max(term.mult * term.idf * gain, 0.0)
 
     def _lookup(self, term: _Term, cand: np.ndarray) -> np.ndarray:
         """Query-weighted weight of the term in each passage of cand (0 if absent)."""
@@ -194,7 +212,7 @@ class BM25Engine:
         scores = np.zeros(self._n)
         for term in self._query_terms(query_tokens):
             docs = self._docs[term.start : term.stop]
-            scores[docs] += self._weights(term, 0, term.stop - term.start)
+            scores[docs] += self._weights(term, term.stop - term.start)
         return scores
 
     def search(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
@@ -210,11 +228,11 @@ class BM25Engine:
             term = terms[0]
             hi = min(k, term.stop - term.start)
             docs = self._docs[term.start : term.start + hi]
-            return list(zip(docs.tolist(), self._weights(term, 0, hi).tolist(), strict=True))
+            return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
         total = sum(t.stop - t.start for t in terms)
         if total <= _SMALL_QUERY:
             docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
-            weights = np.concatenate([self._weights(t, 0, t.stop - t.start) for t in terms])
+            weights = np.concatenate([self._weights(t, t.stop - t.start) for t in terms])
             cand, inverse = np.unique(docs, return_inverse=True)
             return _top_k(cand, np.bincount(inverse, weights, minlength=len(cand)), k)
         if len(terms) > _MAX_MASK_TERMS or any(t.idf < 0 for t in terms):
@@ -270,15 +288,18 @@ class BM25Engine:
             # weight >= cutoff  <=>  gain >= cutoff / (idf * mult)  <=>  pair id < count
             gain_cutoffs = best[j] * ratios / (term.mult * term.idf)
             ids = np.searchsorted(-self._gains, -gain_cutoffs, side="right")
-            block = self._pairs[term.start : term.stop]
-            # search in the block's own dtype: a wider needle would copy the whole block
-            needles = np.minimum(ids, len(self._gains) - 1).astype(block.dtype)
-            counts = np.searchsorted(block, needles, side="left")
-            prefix[:, j] = np.where(ids >= len(self._gains), lengths[j], counts)
+            runs = self._run_pairs[term.runs : term.runs_stop]
+            before = np.searchsorted(runs, ids, side="left")  # runs with gain >= cutoff
+            stops = np.concatenate([[0], self._run_stops[term.runs : term.runs_stop]])
+            prefix[:, j] = stops[before]
         for i in range(num + 1):
             prefix[i, :i] = lengths[:i]
         volume = prefix.sum(axis=1)
-        plan = int(np.argmin(volume))
+        # Candidates seen only in some lists need lookups in the cut ones: binary
+        # searches for sparse terms, cheaper bitmap probes for dense ones.
+        probe = np.array([_BITMAP_PROBE if t.slot >= 0 else _SEARCH_PROBE for t in terms])
+        cut = prefix < np.array(lengths)
+        plan = int(np.argmin(volume * (1 + cut @ probe)))
         if volume[plan] * _GATHER_COST > total:
             return self._search_dense(terms, k, budget)
 
@@ -289,9 +310,7 @@ class BM25Engine:
             ),
             return_inverse=True,
         )
-        gathered = np.concatenate(
-            [self._weights(t, 0, n) for t, n in zip(terms, taken, strict=True)]
-        )
+        gathered = np.concatenate([self._weights(t, n) for t, n in zip(terms, taken, strict=True)])
         partial = np.bincount(inverse, gathered, minlength=len(cand))
         bits = np.concatenate([np.full(n, 1 << j) for j, n in enumerate(taken)])
         seen = np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
@@ -338,6 +357,7 @@ class BM25Engine:
                 now, later = split[len(upper) - batch :], split[: len(upper) - batch]
             else:
                 now, later = np.arange(len(cand)), np.zeros(0, dtype=np.int64)
+            now = now[np.argsort(cand[now])]  # sorted needles search faster
             docs, scores, mask = cand[now], partial[now], seen[now]
             for j, term in enumerate(terms):
                 if complete[j]:
@@ -362,7 +382,7 @@ class BM25Engine:
         """Exhaustive accumulation into a dense array; floor (below the k-th best
         score) narrows the selection."""
         docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
-        weights = np.concatenate([self._weights(t, 0, t.stop - t.start) for t in terms])
+        weights = np.concatenate([self._weights(t, t.stop - t.start) for t in terms])
         scores = np.bincount(docs, weights, minlength=self._n)
         if floor > 0:
             # Untouched passages score 0 < floor, so this keeps only touched ones.
@@ -484,7 +504,9 @@ class BM25Engine:
             or offsets[0] != 0
             or offsets[-1] != num_postings
             or np.any(np.diff(offsets) < 0)
-            or len(arrays["pairs"]) != num_postings
+            or len(arrays["run_offsets"]) != num_terms + 1
+            or arrays["run_offsets"][-1] != len(arrays["run_pairs"])
+            or len(arrays["run_stops"]) != len(arrays["run_pairs"])
             or len(arrays["sorted_pairs"]) != num_postings
             or arrays["sparse_offsets"][-1] != len(arrays["sorted_docs"])
         ):

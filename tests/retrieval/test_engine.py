@@ -166,7 +166,7 @@ def _truncate(path, keep: int | None = None) -> None:
     [
         pytest.param(lambda d: (d / "meta.json").unlink(), id="interrupted-save"),
         pytest.param(lambda d: _truncate(d / "docs.npy"), id="truncated-docs"),
-        pytest.param(lambda d: _truncate(d / "pairs.npy", 40), id="truncated-header"),
+        pytest.param(lambda d: _truncate(d / "run_stops.npy", 40), id="truncated-header"),
         pytest.param(lambda d: (d / "sorted_pairs.npy").unlink(), id="missing-array"),
         pytest.param(lambda d: _truncate(d / "vocab.bin"), id="truncated-vocab"),
         pytest.param(lambda d: _truncate(d / "meta.json"), id="corrupt-meta"),
