@@ -1,8 +1,53 @@
-"""Text helpers that keep what the bot shows within Discord's limits."""
+"""Replies as cards that fit Discord's limits, shown as embeds or as console text.
+
+Every piece of corpus or user text is escaped (markdown and mentions) before it is
+placed in a card, and every card is cut to Discord's limits: 256 title, 4096
+description, 25 fields of 256 name / 1024 value, 2048 footer, 6000 in all.
+"""
 
 from __future__ import annotations
 
-__all__ = ["shorten"]
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.storage import Subscription
+from retrieval.answer import Result
+from retrieval.text import tokenize
+
+if TYPE_CHECKING:
+    from bot.core import ReindexOutcome
+
+__all__ = [
+    "Card",
+    "answer_card",
+    "digest_card",
+    "emphasize",
+    "escape",
+    "fit",
+    "shorten",
+    "to_embed",
+    "to_text",
+]
+
+TITLE_MAX = 256
+DESCRIPTION_MAX = 4096
+FIELD_NAME_MAX = 256
+FIELD_VALUE_MAX = 1024
+FOOTER_MAX = 2048
+FIELDS_MAX = 25
+EMBED_TOTAL_MAX = 6000
+CONTENT_MAX = 2000
+EXCERPT_CHARS = 300
+
+COLOR_ANSWER = 0x2B7A78
+COLOR_ABSTAIN = 0x8A8D91
+COLOR_DIGEST = 0x3A6EA5
+COLOR_ERROR = 0xC0392B
 
 
 def shorten(text: str, limit: int, *, ellipsis: str = " …") -> str:
@@ -15,3 +60,232 @@ def shorten(text: str, limit: int, *, ellipsis: str = " …") -> str:
     if " " in cut and not text[room].isspace():
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:") + ellipsis
+
+
+def escape(text: str) -> str:
+    """Text safe to show: markdown is literal and mentions cannot ping."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def emphasize(text: str, terms: Iterable[str]) -> str:
+    """Escape text and bold the words whose index term is one of terms."""
+    wanted = set(terms)
+    out: list[str] = []
+    last = 0
+    for match in _WORD.finditer(text):
+        out.append(escape(text[last : match.start()]))
+        word = match.group()
+        hit = any(term in wanted for term in tokenize(word))
+        out.append(f"**{escape(word)}**" if hit else escape(word))
+        last = match.end()
+    out.append(escape(text[last:]))
+    return "".join(out).replace("****", "")
+
+
+@dataclass(slots=True)
+class Card:
+    """A reply: what an embed shows, independent of Discord."""
+
+    title: str
+    description: str = ""
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    footer: str = ""
+    color: int = COLOR_ANSWER
+
+
+def _cut(text: str, limit: int) -> str:
+    """Markdown-aware cut: shorten, then drop a dangling bold marker."""
+    if len(text) <= limit:
+        return text
+    cut = shorten(text, limit)
+    if cut.count("**") % 2:
+        cut = shorten(text, limit - 2)
+        if cut.count("**") % 2:
+            cut = cut.replace(" …", "** …") if cut.endswith(" …") else cut + "**"
+    return cut[:limit]
+
+
+def fit(card: Card) -> Card:
+    """Cut a card to Discord's embed limits, dropping trailing fields if needed."""
+    card.title = _cut(card.title, TITLE_MAX) or "corpusbot"
+    card.description = _cut(card.description, DESCRIPTION_MAX)
+    card.footer = _cut(card.footer, FOOTER_MAX)
+    card.fields = [
+        (_cut(name, FIELD_NAME_MAX) or "\u200b", _cut(value, FIELD_VALUE_MAX) or "\u200b")
+        for name, value in card.fields[:FIELDS_MAX]
+    ]
+
+    def total() -> int:
+        return (
+            len(card.title)
+            + len(card.description)
+            + len(card.footer)
+            + sum(len(n) + len(v) for n, v in card.fields)
+        )
+
+    while total() > EMBED_TOTAL_MAX and card.fields:
+        card.fields.pop()
+    if total() > EMBED_TOTAL_MAX:
+        room = EMBED_TOTAL_MAX - (total() - len(card.description))
+        card.description = _cut(card.description, max(room, 0))
+    return card
+
+
+def answer_card(question: str, result: Result, query_id: int | None) -> Card:
+    """The reply to /ask: the answer and up to three numbered sources, or a plain
+    "not in these articles" with the closest articles."""
+    terms = set(tokenize(question))
+    for corrected in result.corrections.values():
+        terms.update(tokenize(corrected))
+    card = Card(title=escape(shorten(question, TITLE_MAX - 40)))
+    sources = result.hits[:3]
+    if result.answer is not None:
+        card.description = f"{escape(result.answer.text)} [1]"
+        card.color = COLOR_ANSWER
+    else:
+        reason = f" {escape(result.reason)}" if result.reason else ""
+        card.description = f"**Not in these articles.**{reason}"
+        if sources:
+            card.description += "\nThe closest articles:"
+        card.color = COLOR_ABSTAIN
+    if result.corrections:
+        fixed = ", ".join(f"{a} → {b}" for a, b in result.corrections.items())
+        card.description += f"\n-# Searched with corrected spelling: {escape(fixed)}"
+    for n, hit in enumerate(sources, 1):
+        excerpt = shorten(hit.passage.text, EXCERPT_CHARS)
+        card.fields.append(
+            (
+                shorten(f"[{n}] {hit.passage.title}", FIELD_NAME_MAX),
+                emphasize(excerpt, terms) + f"\n-# {escape(hit.passage.doc_id)}",
+            )
+        )
+    if query_id is not None:
+        card.footer = f"Query #{query_id} · Was this helpful?"
+    return fit(card)
+
+
+def digest_card(topic: str, items: Sequence[tuple[str, str, str]], *, preview: bool) -> Card:
+    """A digest of (doc_id, title, excerpt) items on a topic."""
+    terms = set(tokenize(topic))
+    title = f"{'Preview: ' if preview else ''}New on “{topic}”"
+    card = Card(title=shorten(title, TITLE_MAX), color=COLOR_DIGEST)
+    if not items:
+        card.description = "No matching articles right now."
+    for n, (doc_id, doc_title, excerpt) in enumerate(items, 1):
+        value = emphasize(shorten(excerpt, EXCERPT_CHARS), terms) + f"\n-# {escape(doc_id)}"
+        card.fields.append((shorten(f"{n}. {doc_title}", FIELD_NAME_MAX), value))
+    if items:
+        noun = "article" if len(items) == 1 else "articles"
+        card.footer = f"{len(items)} {noun} · each is sent to this channel once"
+    return fit(card)
+
+
+def when(ts: float, now: float | None = None) -> str:
+    """A Discord timestamp tag (rendered in each reader's time zone)."""
+    return f"<t:{int(ts)}:R>" if ts > (now or time.time()) else "now"
+
+
+def _relative(ts: int) -> str:
+    minutes = max(0, round((ts - time.time()) / 60))
+    if minutes < 60:
+        return f"in {minutes} min"
+    if minutes < 48 * 60:
+        return f"in {minutes / 60:.0f} h"
+    return f"in {minutes / 1440:.0f} days"
+
+
+def to_embed(card: Card) -> discord.Embed:
+    embed = discord.Embed(title=card.title, description=card.description or None, color=card.color)
+    for name, value in card.fields:
+        embed.add_field(name=name, value=value, inline=False)
+    if card.footer:
+        embed.set_footer(text=card.footer)
+    return embed
+
+
+def to_text(card: Card) -> str:
+    """The card as plain lines for the console (markdown escapes removed)."""
+
+    def plain(text: str) -> str:
+        text = text.replace("**", "").replace("\u200b", "").replace("-# ", "")
+        text = re.sub(r"<t:(\d+):R>", lambda m: _relative(int(m.group(1))), text)
+        text = re.sub(r"<#(\d+)>", r"#\1", text)
+        return re.sub(r"\\([\\*_~`|>#\[\]()-])", r"\1", text)
+
+    lines = [plain(card.title), "-" * min(len(card.title), 60)]
+    if card.description:
+        lines.append(plain(card.description))
+    for name, value in card.fields:
+        lines.append(f"  {plain(name)}")
+        lines.extend(f"    {line}" for line in plain(value).splitlines())
+    if card.footer:
+        lines.append(f"  ({plain(card.footer)})")
+    return "\n".join(lines)
+
+
+def subscriptions_card(subs: Sequence[Subscription], now: float, *, where: str) -> Card:
+    """This server's (or channel's) subscriptions with status and next due time."""
+    card = Card(title=f"Digest subscriptions in {where}", color=COLOR_DIGEST)
+    if not subs:
+        card.description = "None yet. Subscribe a channel with `/subscribe topic cadence`."
+        return fit(card)
+    for sub in subs:
+        if sub.active:
+            status = f"active · next digest {when(sub.next_due_at, now)}"
+        else:
+            status = f"⏸ paused: {escape(sub.pause_reason or 'no reason given')}"
+        card.fields.append(
+            (
+                shorten(f"“{sub.topic}” ({sub.cadence})", FIELD_NAME_MAX),
+                f"<#{sub.channel_id}> · {status}",
+            )
+        )
+    if len(subs) > FIELDS_MAX:
+        card.footer = f"Showing {FIELDS_MAX} of {len(subs)}."
+    return fit(card)
+
+
+def reindex_card(outcome: ReindexOutcome) -> Card:
+    """The summary an admin sees after /reindex."""
+    build, docs = outcome.build, outcome.documents
+    card = Card(title="Reindex complete" if build.rebuilt else "Corpus unchanged")
+    lines = [
+        f"**Documents:** {build.documents} ({len(docs.added)} added, {len(docs.changed)} changed, "
+        f"{len(docs.removed)} removed)",
+        f"**Passages:** {build.passages}",
+        f"**Skipped files:** {len(build.skipped)}",
+        f"**Time:** {outcome.seconds:.2f} s",
+    ]
+    card.description = "\n".join(lines)
+    if build.skipped:
+        listing = "\n".join(f"{escape(s.name)}: {escape(s.reason)}" for s in build.skipped[:15])
+        card.fields.append(("Skipped", listing))
+    if docs.added:
+        card.fields.append(("Added", escape(", ".join(docs.added[:40]))))
+    return fit(card)
+
+
+HELP_TEXT = (
+    "I answer questions about a corpus of news articles, quoting the articles and listing "
+    "my sources.\n\n"
+    "**/ask** `question` `[private]`: an answer with up to three numbered sources; "
+    "rate it with 👍 / 👎.\n"
+    "**/subscribe** `topic` `cadence`: post a digest of new articles on a topic in this "
+    "channel (hourly, daily or weekly; needs Manage Channels).\n"
+    "**/unsubscribe** `topic`: stop a digest in this channel.\n"
+    "**/subscriptions**: this server's digests, their status and next time.\n"
+    "**/digest** `topic`: preview what a digest on a topic would list (only you see it).\n"
+    "**/reindex**: re-read the corpus (bot admins only).\n"
+    "**/help**: this message."
+)
+
+
+def help_card() -> Card:
+    return fit(Card(title="corpusbot", description=HELP_TEXT))
+
+
+def error_card(message: str) -> Card:
+    return fit(Card(title="Sorry", description=escape(message), color=COLOR_ERROR))

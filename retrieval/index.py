@@ -327,7 +327,7 @@ class Index:
 
     def _correct(self, word: str) -> str | None:
         """The closest indexed word to an unknown one (typo tolerance), or None."""
-        if len(word) < 4 or not word.isalpha():
+        if len(word) < 5 or not word.isalpha():
             return None
         if self._surface_list is None:
             self._surface_list = list(self._surfaces)

@@ -1,0 +1,195 @@
+"""The offline console: type the bot's slash commands and see what it would send.
+
+It drives the same core as the Discord cogs, against the same SQLite file, as one user
+in one channel (ids 0). Due digests are delivered after every command, as the digest
+loop would, and printed as "posted in #console".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.config import Settings
+from bot.core import CADENCE_SECONDS, Core, Requester, UserError
+from bot.render import (
+    answer_card,
+    digest_card,
+    error_card,
+    help_card,
+    reindex_card,
+    subscriptions_card,
+    to_text,
+)
+
+__all__ = ["Console", "run_console"]
+
+CONSOLE_USER = 0
+CONSOLE_CHANNEL = 0
+CONSOLE_GUILD = 0
+PROMPT = "corpusbot> "
+
+
+class Console:
+    """Parses console lines into core calls and prints the replies."""
+
+    def __init__(self, core: Core, out: TextIO) -> None:
+        self.core = core
+        self.out = out
+        self.last_query_id: int | None = None
+        self.who = Requester(CONSOLE_USER, CONSOLE_GUILD, CONSOLE_CHANNEL, source="console")
+        self.commands: dict[str, Callable[[str], Awaitable[None]]] = {
+            "ask": self.ask,
+            "vote": self.vote,
+            "subscribe": self.subscribe,
+            "unsubscribe": self.unsubscribe,
+            "subscriptions": self.subscriptions,
+            "digest": self.digest,
+            "reindex": self.reindex,
+            "stats": self.stats,
+            "help": self.help,
+        }
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    async def handle(self, line: str) -> bool:
+        """Run one line; False when the user wants to leave."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in {"/quit", "/exit", "quit", "exit"}:
+            return False
+        name, _, rest = line.removeprefix("/").partition(" ")
+        command = self.commands.get(name.lower())
+        if command is None:
+            if line.startswith("/"):
+                self.say(f"Unknown command /{name}. Type /help for the list.")
+                return True
+            command, rest = self.ask, line  # a bare line is a question
+        try:
+            await command(rest.strip())
+        except UserError as exc:
+            self.say(to_text(error_card(str(exc))))
+        await self.deliver_due()
+        return True
+
+    async def ask(self, question: str) -> None:
+        outcome = await self.core.ask(question, self.who)
+        self.last_query_id = outcome.query_id
+        card = answer_card(question, outcome.result, outcome.query_id)
+        self.say(to_text(card))
+        self.say(f"  [rate it: /vote {outcome.query_id} up | /vote {outcome.query_id} down REASON]")
+
+    async def vote(self, args: str) -> None:
+        parts = args.split(maxsplit=2)
+        if len(parts) < 2 or not parts[0].isdigit() or parts[1] not in {"up", "down"}:
+            raise UserError("Usage: /vote QUERY_ID up|down [reason]")
+        query_id, up = int(parts[0]), parts[1] == "up"
+        await self.core.vote(query_id, CONSOLE_USER, up)
+        if not up and len(parts) == 3:
+            await self.core.set_reason(query_id, CONSOLE_USER, parts[2])
+        self.say("Thanks for the feedback!")
+
+    async def subscribe(self, args: str) -> None:
+        words = args.split()
+        if len(words) < 2 or words[-1].lower() not in CADENCE_SECONDS:
+            raise UserError("Usage: /subscribe TOPIC hourly|daily|weekly")
+        topic, cadence = " ".join(words[:-1]), words[-1].lower()
+        sub, created = await self.core.subscribe(
+            guild_id=CONSOLE_GUILD,
+            channel_id=CONSOLE_CHANNEL,
+            topic=topic,
+            cadence=cadence,  # type: ignore[arg-type]
+            user_id=CONSOLE_USER,
+        )
+        verb = "Subscribed" if created else "Updated"
+        self.say(f"{verb}: this channel gets a {sub.cadence} digest on “{sub.topic}”.")
+
+    async def unsubscribe(self, topic: str) -> None:
+        removed = await self.core.unsubscribe(CONSOLE_CHANNEL, topic)
+        self.say("Unsubscribed." if removed else f"This channel has no digest on “{topic}”.")
+
+    async def subscriptions(self, _: str) -> None:
+        subs = await self.core.guild_subscriptions(CONSOLE_GUILD)
+        self.say(to_text(subscriptions_card(subs, self.core.clock(), where="this console")))
+
+    async def digest(self, topic: str) -> None:
+        digest = await self.core.preview_digest(topic)
+        items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
+        self.say(to_text(digest_card(digest.topic, items, preview=True)))
+
+    async def reindex(self, _: str) -> None:
+        self.say("Reindexing…")
+        outcome = await self.core.reindex()
+        self.say(to_text(reindex_card(outcome)))
+
+    async def stats(self, _: str) -> None:
+        s = await self.core.db.queries.stats()
+        latency = f"{s.mean_latency_ms:.1f} ms" if s.mean_latency_ms is not None else "n/a"
+        self.say(
+            f"{s.queries} questions: {s.answered} answered, {s.abstained} not in the articles; "
+            f"feedback 👍 {s.up} / 👎 {s.down}; mean latency {latency}"
+        )
+
+    async def help(self, _: str) -> None:
+        self.say(to_text(help_card()))
+        self.say("Console only: /vote QUERY_ID up|down [reason], /stats, /quit")
+
+    async def deliver_due(self) -> None:
+        """Post every due digest to the console channel, as the digest loop would."""
+        for sub in await self.core.due_subscriptions():
+            digest = await self.core.build_digest(sub)
+            if not digest.items:
+                await self.core.skip_digest(sub)
+                continue
+            items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
+            self.say(f"[posted in #console: {sub.cadence} digest]")
+            self.say(to_text(digest_card(digest.topic, items, preview=False)))
+            await self.core.record_digest(sub, digest, message_id=0)
+
+
+async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
+    try:
+        core = await Core.start(settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    console = Console(core, out)
+    interactive = stdin.isatty()
+    if interactive:
+        console.say("corpusbot console: type /help for commands, /quit to leave.")
+    try:
+        loop = asyncio.get_running_loop()
+        while True:
+            if interactive:
+                out.write(PROMPT)
+                out.flush()
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                break
+            if not await console.handle(line):
+                break
+    finally:
+        await core.close()
+    return 0
+
+
+def run_console(settings: Settings, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    """Run the console until end of input or /quit; returns the exit code."""
+    try:
+        return asyncio.run(_main(settings, stdin or sys.stdin, out or sys.stdout))
+    except KeyboardInterrupt:
+        return 130
+
+
+def split_args(text: str) -> list[str]:
+    """Shell-like splitting that tolerates unbalanced quotes."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()

@@ -1,0 +1,422 @@
+"""The bot's behaviour in plain values: ask, vote, subscribe, digest, reindex.
+
+Both front ends use this layer: the Discord cogs and the offline console. It owns the
+live index (swapped atomically on reindex) and talks to storage; it knows nothing of
+Discord. Every method validates its input and raises ``UserError`` (or a subclass)
+with a message fit to show the person who asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.config import Settings
+from bot.storage import Database, Subscription, SyncReport, topic_key
+from retrieval.answer import Result, answer_question
+from retrieval.corpus import CorpusError
+from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
+from retrieval.text import tokenize
+
+__all__ = [
+    "CADENCE_SECONDS",
+    "MAX_QUESTION_CHARS",
+    "MAX_TOPIC_CHARS",
+    "AskOutcome",
+    "Busy",
+    "Core",
+    "Digest",
+    "DigestItem",
+    "OnCooldown",
+    "ReindexOutcome",
+    "Requester",
+    "UserError",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 300
+MAX_TOPIC_CHARS = 100
+MAX_REASON_CHARS = 500
+DIGEST_MAX_ITEMS = 5
+DIGEST_SEARCH_DEPTH = 200
+CADENCE_SECONDS: dict[str, int] = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
+Cadence = Literal["hourly", "daily", "weekly"]
+
+
+class UserError(Exception):
+    """Bad input or a refused action; the message is shown to the user as is."""
+
+
+class OnCooldown(UserError):
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"You're asking too fast: try again in {math.ceil(retry_after)} s.")
+
+
+class Busy(UserError):
+    """Another reindex is already running."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asks, and where: ids are None outside Discord."""
+
+    user_id: int | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+    source: Literal["discord", "console", "cli"] = "discord"
+
+
+@dataclass(frozen=True, slots=True)
+class AskOutcome:
+    query_id: int
+    result: Result
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    doc_id: str
+    title: str
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    topic: str
+    items: tuple[DigestItem, ...]
+
+
+@dataclass(slots=True)
+class ReindexOutcome:
+    build: BuildReport
+    documents: SyncReport
+    seconds: float
+
+
+@dataclass(slots=True)
+class ReindexProgress:
+    """Latest progress of a running reindex, for a front end to show."""
+
+    stage: str = "starting"
+    done: int = 0
+    total: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+def clean_question(question: str) -> str:
+    """A question trimmed and checked: non-empty, at most MAX_QUESTION_CHARS."""
+    question = " ".join(question.split())
+    if not question:
+        raise UserError("Ask a question about the articles, e.g. `/ask Who is Dai Shan?`")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(
+            f"Questions can be at most {MAX_QUESTION_CHARS} characters "
+            f"(yours has {len(question)}). Try a shorter one."
+        )
+    return question
+
+
+def clean_topic(topic: str) -> str:
+    """A topic trimmed and checked: searchable words, at most MAX_TOPIC_CHARS."""
+    topic = " ".join(topic.split())
+    if not topic:
+        raise UserError("Give a topic, e.g. `Alibaba Cloud`.")
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise UserError(f"Topics can be at most {MAX_TOPIC_CHARS} characters.")
+    if not tokenize(topic):
+        raise UserError("That topic has no words to search for; try names or keywords.")
+    return topic
+
+
+class _Cooldowns:
+    """One question per user per ``seconds`` (per process, forgotten on restart)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._last: dict[int, float] = {}
+
+    def hit(self, user_id: int | None) -> None:
+        if user_id is None or self.seconds <= 0:
+            return
+        now = self._clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.seconds:
+            raise OnCooldown(self.seconds - (now - last))
+        self._last[user_id] = now
+        if len(self._last) > 10_000:  # forget users whose cooldown has long expired
+            cutoff = now - self.seconds
+            self._last = {u: t for u, t in self._last.items() if t >= cutoff}
+
+
+class Core:
+    """Shared behaviour behind every front end. Create with ``await Core.start(...)``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        index: Index,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.index = index
+        self.clock = clock
+        self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
+        self._reindex_lock = asyncio.Lock()
+        self.reindex_progress: ReindexProgress | None = None
+
+    @classmethod
+    async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Core:
+        """Open the database and the index (building it if the corpus changed)."""
+        try:
+            index, report = await asyncio.to_thread(
+                open_index, settings.corpus, settings.index_path
+            )
+        except (CorpusError, IndexUnavailable) as exc:
+            raise UserError(str(exc)) from None
+        db = await Database.open(settings.db)
+        core = cls(settings, db, index, clock=clock)
+        synced = await core._sync_documents()
+        log.info(
+            "index ready: %d documents, %d passages (%s); %d new documents",
+            report.documents,
+            report.passages,
+            "rebuilt" if report.rebuilt else "reused",
+            len(synced.added),
+        )
+        return core
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _sync_documents(self) -> SyncReport:
+        docs = [(d.doc_id, d.content_hash, d.title) for d in self.index.documents]
+        return await self.db.documents.sync(docs, now=self.clock())
+
+    # --- ask ----------------------------------------------------------------------
+
+    def admit(self, question: str, who: Requester) -> str:
+        """Check a question and the asker's cooldown before any work; returns the
+        cleaned question or raises UserError (OnCooldown)."""
+        question = clean_question(question)
+        if who.source == "discord":
+            self._cooldowns.hit(who.user_id)
+        return question
+
+    async def ask(self, question: str, who: Requester) -> AskOutcome:
+        """Admit, answer and log a question."""
+        return await self.answer(self.admit(question, who), who)
+
+    async def answer(self, question: str, who: Requester) -> AskOutcome:
+        """Answer an admitted question and log it."""
+        started = time.perf_counter()
+        index = self.index
+        result = await asyncio.to_thread(answer_question, index, question)
+        latency_ms = (time.perf_counter() - started) * 1000
+        answer = result.answer
+        query_id = await self.db.queries.log_query(
+            created_at=self.clock(),
+            guild_id=who.guild_id,
+            channel_id=who.channel_id,
+            user_id=who.user_id,
+            source=who.source,
+            question=question,
+            answered=answer is not None,
+            answer_doc_id=answer.doc_id if answer else None,
+            answer_text=answer.text if answer else None,
+            top_hits=[(h.passage.doc_id, float(h.score)) for h in result.hits],
+            latency_ms=latency_ms,
+        )
+        log.info("query %d answered=%s latency=%.1fms", query_id, answer is not None, latency_ms)
+        return AskOutcome(query_id, result, latency_ms)
+
+    async def vote(self, query_id: int, user_id: int, up: bool) -> None:
+        """Record (or change) a user's vote on an answer."""
+        try:
+            await self.db.queries.record_vote(query_id, user_id, 1 if up else -1, self.clock())
+        except LookupError:
+            raise UserError("That answer is no longer known, so the vote was not saved.") from None
+
+    async def set_reason(self, query_id: int, user_id: int, reason: str) -> None:
+        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
+        try:
+            await self.db.queries.set_vote_reason(query_id, user_id, reason, self.clock())
+        except LookupError:
+            raise UserError("Vote first, then add a reason.") from None
+
+    # --- subscriptions ------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        *,
+        guild_id: int | None,
+        channel_id: int,
+        topic: str,
+        cadence: Cadence,
+        user_id: int | None,
+    ) -> tuple[Subscription, bool]:
+        """Subscribe a channel to a topic (or resume/update an existing subscription).
+
+        The first digest is due right away."""
+        topic = clean_topic(topic)
+        if cadence not in CADENCE_SECONDS:
+            raise UserError("Cadence must be hourly, daily or weekly.")
+        now = self.clock()
+        return await self.db.subscriptions.subscribe(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            topic=topic,
+            cadence=cadence,
+            created_by=user_id,
+            now=now,
+            first_due_at=now,
+        )
+
+    async def unsubscribe(self, channel_id: int, topic: str) -> bool:
+        try:
+            topic_key(topic)
+        except ValueError:
+            raise UserError("Give the topic to unsubscribe from.") from None
+        return await self.db.subscriptions.unsubscribe(channel_id, topic)
+
+    async def channel_subscriptions(self, channel_id: int) -> list[Subscription]:
+        return await self.db.subscriptions.for_channel(channel_id)
+
+    async def guild_subscriptions(self, guild_id: int) -> list[Subscription]:
+        return await self.db.subscriptions.for_guild(guild_id)
+
+    # --- digests ------------------------------------------------------------------
+
+    def _matching(self, topic: str, exclude: set[str], limit: int) -> list[DigestItem]:
+        """Articles that match every word of the topic (two thirds of them for long
+        topics), best first, each with its best-matching passage as excerpt."""
+        index = self.index
+        terms = index.query_terms(topic)
+        wanted = set(terms.terms)
+        if not wanted or terms.unknown:
+            return []
+        needed = len(wanted) if len(wanted) <= 2 else math.ceil(len(wanted) * 2 / 3)
+        items: list[DigestItem] = []
+        seen: set[str] = set()
+        for hit in index.search(terms, k=DIGEST_SEARCH_DEPTH):
+            doc_id = hit.passage.doc_id
+            if doc_id in seen or doc_id in exclude:
+                continue
+            seen.add(doc_id)
+            doc_terms: set[str] = set()
+            for passage in index.document_passages(doc_id):
+                doc_terms |= index.passage_terms(passage)
+            if len(wanted & doc_terms) < needed:
+                continue
+            items.append(DigestItem(doc_id, hit.passage.title, hit.passage.text))
+            if len(items) >= limit:
+                break
+        return items
+
+    async def preview_digest(self, topic: str) -> Digest:
+        """What a digest on topic would list now (the best matches, any age)."""
+        topic = clean_topic(topic)
+        items = await asyncio.to_thread(self._matching, topic, set(), DIGEST_MAX_ITEMS)
+        return Digest(topic, tuple(items))
+
+    async def due_subscriptions(self, limit: int = 50) -> list[Subscription]:
+        return await self.db.subscriptions.due(self.clock(), limit)
+
+    async def build_digest(self, sub: Subscription) -> Digest:
+        """The next digest for a subscription: matching articles never sent to it.
+
+        A subscription's first digest lists the best matches of any age; later ones
+        only articles first seen after it subscribed."""
+        delivered = await self.db.subscriptions.delivered_doc_ids(sub.id)
+        items = await asyncio.to_thread(self._matching, sub.topic, delivered, DIGEST_SEARCH_DEPTH)
+        if delivered or await self._has_received(sub):
+            fresh = []
+            for item in items:
+                record = await self.db.documents.get(item.doc_id)
+                if record is not None and record.first_seen_at > sub.created_at:
+                    fresh.append(item)
+            items = fresh
+        return Digest(sub.topic, tuple(items[:DIGEST_MAX_ITEMS]))
+
+    async def _has_received(self, sub: Subscription) -> bool:
+        """Whether the subscription already had its first digest turn (maybe empty)."""
+        return sub.next_due_at > sub.created_at
+
+    def next_due(self, sub: Subscription) -> float:
+        return self.clock() + CADENCE_SECONDS[sub.cadence]
+
+    async def record_digest(self, sub: Subscription, digest: Digest, message_id: int) -> None:
+        """Record what was posted and schedule the next digest, in one transaction."""
+        await self.db.subscriptions.record_delivery(
+            sub.id,
+            [item.doc_id for item in digest.items],
+            message_id,
+            self.clock(),
+            self.next_due(sub),
+        )
+
+    async def skip_digest(self, sub: Subscription) -> None:
+        """Nothing new: schedule the next turn without posting."""
+        await self.db.subscriptions.advance(sub.id, self.next_due(sub), self.clock())
+
+    async def pause(self, sub: Subscription, reason: str) -> None:
+        log.warning("pausing subscription %d in channel %d: %s", sub.id, sub.channel_id, reason)
+        await self.db.subscriptions.pause(sub.id, reason, self.clock())
+
+    # --- reindex ------------------------------------------------------------------
+
+    @property
+    def reindexing(self) -> bool:
+        return self._reindex_lock.locked()
+
+    async def reindex(self) -> ReindexOutcome:
+        """Rebuild the index off the event loop and swap it in; the old index keeps
+        answering until the swap and stays if the build fails (UserError says why)."""
+        if self._reindex_lock.locked():
+            raise Busy("A reindex is already running; wait for it to finish.")
+        async with self._reindex_lock:
+            loop = asyncio.get_running_loop()
+            progress = self.reindex_progress = ReindexProgress()
+
+            def on_progress(stage: str, done: int, total: int) -> None:
+                def update() -> None:
+                    progress.stage, progress.done, progress.total = stage, done, total
+
+                loop.call_soon_threadsafe(update)
+
+            started = time.perf_counter()
+            try:
+                index, report = await asyncio.to_thread(
+                    open_index,
+                    self.settings.corpus,
+                    self.settings.index_path,
+                    progress=on_progress,
+                )
+            except (CorpusError, IndexUnavailable, OSError) as exc:
+                log.warning("reindex failed, still serving the previous index: %s", exc)
+                raise UserError(
+                    f"Reindex failed, still serving the previous index: {exc}"
+                ) from None
+            finally:
+                self.reindex_progress = None
+            self.index = index  # the swap: one reference assignment
+            synced = await self._sync_documents()
+            seconds = time.perf_counter() - started
+            log.info(
+                "reindexed in %.2fs: %d added, %d changed, %d removed",
+                seconds,
+                len(synced.added),
+                len(synced.changed),
+                len(synced.removed),
+            )
+            return ReindexOutcome(report, synced, seconds)
