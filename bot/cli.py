@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, ParamSpec
 
 import typer
 from rich.console import Console
@@ -20,6 +22,7 @@ from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 app = typer.Typer(
     add_completion=False,
@@ -33,6 +36,20 @@ err = Console(stderr=True, highlight=False)
 
 class Failure(Exception):
     """A problem the user can fix; printed as one clear message, exit code 2."""
+
+
+def _friendly(func: Callable[P, None]) -> Callable[P, None]:
+    """Turn Failure into an "error:" line and exit code 2, with no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            func(*args, **kwargs)
+        except Failure as exc:
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
+    return wrapper
 
 
 def _settings() -> Settings:
@@ -89,6 +106,7 @@ def _print_result(result: Result) -> None:
 
 
 @app.command()
+@_friendly
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question to answer.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -118,6 +136,7 @@ def ask(
 
 
 @app.command()
+@_friendly
 def index(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if unchanged.")] = False,
 ) -> None:
@@ -141,6 +160,7 @@ def index(
 
 
 @app.command()
+@_friendly
 def console() -> None:
     """Type bot commands (/ask, /subscribe, /digest, /reindex, ...) and see the replies."""
     from bot.console import run_console
@@ -151,6 +171,7 @@ def console() -> None:
 
 
 @app.command()
+@_friendly
 def run() -> None:
     """Start the Discord bot (needs DISCORD_TOKEN)."""
     from bot.app import run_bot
@@ -164,6 +185,7 @@ def run() -> None:
 
 
 @app.command()
+@_friendly
 def start() -> None:
     """The main job: the Discord bot when a token is configured, else the console."""
     settings = _settings()
@@ -178,27 +200,13 @@ def start() -> None:
         console()
 
 
-def main() -> None:
-    """Console-script entry point: runs ``start`` when no command is given."""
-    args = sys.argv[1:]
-    if not args:
-        sys.argv.append("start")
-    try:
-        app(standalone_mode=False)
-    except Failure as exc:
-        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    """With no command, run the main job (see ``start``)."""
+    if ctx.invoked_subcommand is None:
+        start()
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="corpusbot")

@@ -1,0 +1,181 @@
+"""The Discord bot: a discord.py AutoShardedBot that loads the extensions in bot/exts.
+
+``run_bot`` owns the shared resources (settings, the core with its database and index)
+and passes them in; nothing is created at import. It points discord.py at
+``DISCORD_API_BASE`` and at the gateway that base announces, and shuts down gracefully
+on SIGTERM/SIGINT: no new work is taken, in-flight replies finish, the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+
+from bot.config import Settings
+from bot.core import Core, UserError
+
+__all__ = ["EXTENSIONS", "CorpusBot", "ShuttingDown", "run_bot"]
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.exts.errors", "bot.exts.ask", "bot.exts.digests", "bot.exts.admin")
+DRAIN_SECONDS = 20.0
+
+
+class ShuttingDown(UserError):
+    def __init__(self) -> None:
+        super().__init__("The bot is restarting; try again in a minute.")
+
+
+class CorpusBot(commands.AutoShardedBot):
+    """The bot: extensions, persistent feedback buttons, deliberate command sync."""
+
+    def __init__(self, settings: Settings, core: Core) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels and permissions; nothing privileged
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            max_messages=None,
+        )
+        self.settings = settings
+        self.core = core
+        self.closing = False
+        self._inflight: set[asyncio.Task] = set()
+
+    async def setup_hook(self) -> None:
+        # discord.py reconnects some paths (re-identify after op 9) to its built-in
+        # gateway address; use the one our REST base announces instead.
+        _, url, _ = await self.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync to the dev guild when one is set; otherwise globally, but only when the
+        command set changed since the last global sync (a fingerprint beside the DB)."""
+        guild_id = self.settings.dev_guild_id
+        if guild_id:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %d", len(synced), guild_id)
+            return
+        payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
+        fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        stamp = self.settings.db.with_name(self.settings.db.stem + ".commands")
+        try:
+            previous = stamp.read_text(encoding="utf-8").strip()
+        except OSError:
+            previous = ""
+        if previous != fingerprint:
+            synced = await self.tree.sync()
+            stamp.write_text(fingerprint, encoding="utf-8")
+            log.info("synced %d commands globally (command set changed)", len(synced))
+
+    @contextlib.asynccontextmanager
+    async def work(self) -> AsyncIterator[None]:
+        """Wrap a unit of user-facing work so shutdown can wait for it."""
+        if self.closing:
+            raise ShuttingDown()
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def is_admin(self, user: discord.abc.User) -> bool:
+        """The application's owner or team members, plus CORPUSBOT_ADMIN_IDS."""
+        return user.id in self.settings.admin_ids or await self.is_owner(user)
+
+    async def shutdown(self) -> None:
+        """Stop taking work, let in-flight replies finish, then disconnect."""
+        if self.closing:
+            return
+        self.closing = True
+        log.info("shutting down: waiting for %d in-flight replies", len(self._inflight))
+        for cog in self.cogs.values():
+            stop = getattr(cog, "stop_background", None)
+            if stop is not None:
+                await stop()
+        pending = [t for t in self._inflight if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_SECONDS)
+        await self.close()
+
+
+def admin_only():
+    """Server-side check for bot admins (owner/team or configured ids)."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        client = interaction.client
+        if isinstance(client, CorpusBot) and await client.is_admin(interaction.user):
+            return True
+        raise app_commands.CheckFailure("Only the bot's admins can do that.")
+
+    return app_commands.check(predicate)
+
+
+async def _amain(settings: Settings) -> int:
+    token = settings.token
+    if token is None:
+        log.error("DISCORD_TOKEN is not set")
+        return 2
+    try:
+        core = await Core.start(settings)
+    except UserError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    bot = CorpusBot(settings, core)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda s=sig: _on_signal(bot, s))
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        log.error("Discord rejected the token (401): check DISCORD_TOKEN")
+        return 2
+    except (OSError, aiohttp.ClientError, discord.DiscordException) as exc:
+        if not bot.closing:
+            raise
+        log.info("connection closed during shutdown: %s", exc)
+    finally:
+        await core.close()
+        log.info("stopped; database closed")
+    return 0
+
+
+_background: set[asyncio.Task] = set()
+
+
+def _on_signal(bot: CorpusBot, sig: signal.Signals) -> None:
+    log.info("received %s", sig.name)
+    task = asyncio.ensure_future(bot.shutdown())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def run_bot(settings: Settings) -> int:
+    """Run the bot until it is stopped; returns the exit code."""
+    discord.http.Route.BASE = settings.discord_api_base
+    return asyncio.run(_amain(settings))

@@ -1,0 +1,197 @@
+"""/subscribe, /unsubscribe, /subscriptions, /digest and the digest loop."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from bot.core import MAX_TOPIC_CHARS, UserError
+from bot.render import digest_card, subscriptions_card, to_embed
+from bot.storage import Subscription
+
+if TYPE_CHECKING:
+    from bot.app import CorpusBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+NEEDED = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+}
+
+
+def _missing_permissions(interaction: discord.Interaction) -> list[str]:
+    """What the bot lacks to post digests in the interaction's channel."""
+    perms = interaction.app_permissions
+    missing = [label for name, label in NEEDED.items() if not getattr(perms, name)]
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and not perms.send_messages_in_threads:
+        missing.append("Send Messages in Threads")
+    return missing
+
+
+class Digests(commands.Cog):
+    def __init__(self, bot: CorpusBot) -> None:
+        self.bot = bot
+        self.core = bot.core
+        self.loop.change_interval(seconds=bot.settings.digest_interval)
+
+    async def cog_load(self) -> None:
+        self.loop.start()
+
+    async def cog_unload(self) -> None:
+        self.loop.cancel()
+
+    async def stop_background(self) -> None:
+        """Finish the current digest round (if any) and stop the loop."""
+        self.loop.stop()
+
+    # --- commands -------------------------------------------------------------------
+
+    @app_commands.command(
+        name="subscribe", description="Post a digest of new articles on a topic here"
+    )
+    @app_commands.describe(topic="Words to match, e.g. Alibaba Cloud", cadence="How often to post")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_channels=True)
+    async def subscribe(
+        self,
+        interaction: discord.Interaction,
+        topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS],
+        cadence: Literal["hourly", "daily", "weekly"],
+    ) -> None:
+        async with self.bot.work():
+            # Server-side: default_permissions only hides the command in clients.
+            if not interaction.permissions.manage_channels:
+                raise UserError("You need the Manage Channels permission to subscribe a channel.")
+            missing = _missing_permissions(interaction)
+            if missing:
+                raise UserError(
+                    "I can't post digests in this channel: I'm missing "
+                    f"{', '.join(missing)}. Grant them and try again."
+                )
+            sub, created = await self.core.subscribe(
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id or 0,
+                topic=topic,
+                cadence=cadence,
+                user_id=interaction.user.id,
+            )
+            verb = "will now get" if created else "now gets"
+            await interaction.response.send_message(
+                f"📬 This channel {verb} a **{sub.cadence}** digest of new articles on "
+                f"“{discord.utils.escape_markdown(sub.topic)}”. The first one comes shortly.",
+                allowed_mentions=NO_MENTIONS,
+            )
+
+    @app_commands.command(name="unsubscribe", description="Stop a digest in this channel")
+    @app_commands.describe(topic="The topic to stop")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_channels=True)
+    async def unsubscribe(
+        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
+    ) -> None:
+        async with self.bot.work():
+            if not interaction.permissions.manage_channels:
+                raise UserError("You need the Manage Channels permission to unsubscribe a channel.")
+            removed = await self.core.unsubscribe(interaction.channel_id or 0, topic)
+            shown = discord.utils.escape_markdown(topic)
+            message = (
+                f"Unsubscribed this channel from “{shown}”."
+                if removed
+                else f"This channel has no digest on “{shown}”."
+            )
+            await interaction.response.send_message(message, ephemeral=True)
+
+    @unsubscribe.autocomplete("topic")
+    async def _topics(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        subs = await self.core.channel_subscriptions(interaction.channel_id or 0)
+        needle = current.casefold()
+        return [
+            app_commands.Choice(name=s.topic[:100], value=s.topic[:100])
+            for s in subs
+            if needle in s.topic.casefold()
+        ][:25]
+
+    @app_commands.command(
+        name="subscriptions", description="This server's digests and their status"
+    )
+    @app_commands.guild_only()
+    async def subscriptions(self, interaction: discord.Interaction) -> None:
+        subs = await self.core.guild_subscriptions(interaction.guild_id or 0)
+        where = interaction.guild.name if interaction.guild else "this server"
+        card = subscriptions_card(subs, self.core.clock(), where=where)
+        await interaction.response.send_message(
+            embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="digest", description="Preview what a digest on a topic would list")
+    @app_commands.describe(topic="Words to match, e.g. Alibaba Cloud")
+    async def digest(
+        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
+    ) -> None:
+        async with self.bot.work():
+            preview = await self.core.preview_digest(topic)
+            items = [(i.doc_id, i.title, i.excerpt) for i in preview.items]
+            card = digest_card(preview.topic, items, preview=True)
+            await interaction.response.send_message(
+                embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+
+    # --- the loop -------------------------------------------------------------------
+
+    @tasks.loop(seconds=60)
+    async def loop(self) -> None:
+        for sub in await self.core.due_subscriptions():
+            if self.bot.closing:
+                return
+            try:
+                await self.deliver(sub)
+            except Exception:
+                log.exception("digest for subscription %d failed; will retry next round", sub.id)
+
+    @loop.before_loop
+    async def _before(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def deliver(self, sub: Subscription) -> None:
+        """Post one subscription's digest, or pause it if Discord refuses the channel."""
+        digest = await self.core.build_digest(sub)
+        if not digest.items:
+            await self.core.skip_digest(sub)
+            return
+        channel = self.bot.get_channel(sub.channel_id)
+        items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
+        embed = to_embed(digest_card(digest.topic, items, preview=False))
+        try:
+            if channel is None:
+                channel = await self.bot.fetch_channel(sub.channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                await self.core.pause(sub, "the channel can't receive messages")
+                return
+            message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.Forbidden as exc:
+            await self.core.pause(sub, f"no permission to post here ({exc.text or exc.status})")
+            return
+        except discord.NotFound:
+            await self.core.pause(sub, "the channel no longer exists")
+            return
+        await self.core.record_digest(sub, digest, message.id)
+        log.info(
+            "digest for subscription %d: %d articles in message %d",
+            sub.id,
+            len(digest.items),
+            message.id,
+        )
+
+
+async def setup(bot: CorpusBot) -> None:
+    await bot.add_cog(Digests(bot))
