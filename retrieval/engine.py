@@ -6,10 +6,14 @@ Scores equal ``rank_bm25.BM25Okapi.get_scores`` (rank-bm25 0.2.2): the idf is
 the floor, and a query term counts once per occurrence in the query.
 
 Layout (see ``_postings``): one CSR block per term, postings in impact order
-(decreasing weight) as passage ids plus an id into a table of tf parts, so a
-weight is ``idf * gains[pair]`` computed exactly as rank-bm25 does. For exact
-lookups of a passage's weight, frequent terms keep a bitmap with rank counts
-and the others a passage-ordered copy of their passage ids.
+(decreasing weight) as passage ids plus run-length encoded ids into a table of
+tf parts, so a weight is ``idf * gains[pair]`` computed exactly as rank-bm25
+does. For exact lookups of a passage's weight, frequent terms keep a bitmap
+with rank counts and the others a passage-ordered copy of their passage ids.
+
+Queries with one term read the top of its list; short queries are scored
+exhaustively; longer ones are pruned (``_search_pruned``) with a dense
+accumulation as the fallback when pruning would not pay.
 """
 
 from __future__ import annotations
@@ -66,10 +70,13 @@ _GATHER_COST = 4
 # Cost of completing a candidate from a cut list, relative to gathering a posting.
 _SEARCH_PROBE = 8.0
 _BITMAP_PROBE = 1.0
+# Above one candidate per this many postings, a sparse lookup scans the whole list.
+_SCAN_RATIO = 16
 # Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
 # Candidates completed exactly in the first round of best-first scoring.
 _FIRST_BATCH = 256
+_BATCH_GROWTH = 4
 
 
 class _Term(NamedTuple):
@@ -197,12 +204,31 @@ class BM25Engine:
             pos = self._ranks[term.slot][word] + popcount(below)
         else:
             block = self._sorted_docs[term.sparse : term.sparse + term.stop - term.start]
+            if len(cand) * _SCAN_RATIO > len(block):
+                return self._lookup_by_scan(term, block, cand)
             pos = np.searchsorted(block, cand)
             np.minimum(pos, len(block) - 1, out=pos)
             hit = block[pos] == cand
         out = np.zeros(len(cand))
         found = self._gains[self._sorted_pairs[term.start + pos[hit]]]
         out[hit] = term.idf * found
+        return out * term.mult if term.mult != 1 else out
+
+    def _lookup_by_scan(self, term: _Term, block: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """_lookup for many candidates: one pass over the term's passage-ordered list
+        against a per-thread passage -> candidate map, instead of binary searches."""
+        local = self._local
+        if not hasattr(local, "slots"):
+            local.slots = np.zeros(self._n, dtype=np.int32)
+        slots = local.slots
+        slots[cand] = np.arange(1, len(cand) + 1, dtype=np.int32)
+        try:
+            index = slots[block]
+        finally:
+            slots[cand] = 0
+        pos = np.flatnonzero(index)
+        out = np.zeros(len(cand))
+        out[index[pos] - 1] = term.idf * self._gains[self._sorted_pairs[term.start + pos]]
         return out * term.mult if term.mult != 1 else out
 
     # ---------------------------------------------------------------- scoring
@@ -351,12 +377,17 @@ class BM25Engine:
         done_docs, done_scores = [], []
         batch = max(4 * k, _FIRST_BATCH)
         best = np.empty(0)
-        while len(cand):
-            if len(cand) > batch:
-                split = np.argpartition(upper, len(upper) - batch)
-                now, later = split[len(upper) - batch :], split[: len(upper) - batch]
+        alive = np.arange(len(cand))
+        while len(alive):
+            if len(alive) > batch:
+                bounds = upper[alive]
+                split = np.argpartition(bounds, len(bounds) - batch)
+                now, alive = (
+                    alive[split[len(bounds) - batch :]],
+                    alive[split[: len(bounds) - batch]],
+                )
             else:
-                now, later = np.arange(len(cand)), np.zeros(0, dtype=np.int64)
+                now, alive = alive, alive[:0]
             now = now[np.argsort(cand[now])]  # sorted needles search faster
             docs, scores, mask = cand[now], partial[now], seen[now]
             for j, term in enumerate(terms):
@@ -373,9 +404,8 @@ class BM25Engine:
             if len(best) >= k:
                 kth = float(best.min())
                 budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-            later = later[upper[later] >= budget]
-            cand, partial, seen, upper = cand[later], partial[later], seen[later], upper[later]
-            batch *= 2
+            alive = alive[upper[alive] >= budget]
+            batch *= _BATCH_GROWTH
         return _top_k(np.concatenate(done_docs), np.concatenate(done_scores), k)
 
     def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
