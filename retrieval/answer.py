@@ -182,17 +182,32 @@ def _sentences_of(passage: Passage) -> list[str]:
     return split_sentences(passage.text)
 
 
-def _pick_sentence(
-    question: str, hits: list[Hit], weights: dict[str, float]
-) -> tuple[str, Hit] | None:
+def _byline_hit(index: Index, hit: Hit) -> Hit | None:
+    """The passage holding the credit line of hit's article, if it has one."""
+    doc = index.document(hit.passage.doc_id)
+    if doc is None or not doc.bylines:
+        return None
+    for i in range(doc.first_passage, doc.first_passage + doc.passage_count):
+        passage = hit.passage if i == hit.index else index.passage(i)
+        if doc.bylines[0] in passage.text:
+            return hit if i == hit.index else Hit(passage, 0.0, i)
+    return None
+
+
+def _rerank(
+    question: str, hits: list[Hit], weights: dict[str, float], bylines: frozenset[str]
+) -> list[tuple[float, str, Hit]]:
+    """Score every passage by its best sentence: idf-weighted query terms in the
+    sentence (title terms count a little), the passage's retrieval score and rank, and
+    whether the sentence holds what the question asks for. Best first."""
     total_weight = sum(weights.values()) or 1.0
     top_score = hits[0].score or 1.0
-    best: tuple[float, str, Hit] | None = None
-    for rank, hit in enumerate(hits[:CANDIDATE_HITS]):
+    ranked: list[tuple[float, str, Hit]] = []
+    for rank, hit in enumerate(hits):
         title_terms = set(tokenize(hit.passage.title))
+        best: tuple[float, str] | None = None
         for sentence in _sentences_of(hit.passage):
             terms = set(tokenize(sentence))
-            # Terms only in the title still tie a sentence to the question, more weakly.
             overlap = sum(w for t, w in weights.items() if t in terms)
             overlap += 0.3 * sum(w for t, w in weights.items() if t in title_terms - terms)
             score = (
@@ -201,23 +216,14 @@ def _pick_sentence(
                 - 0.02 * rank
                 + _type_bonus(question, sentence)
             )
+            if any(b in sentence for b in bylines):
+                score += 1.0  # "who wrote it?" is answered by the credit line
             if best is None or score > best[0]:
-                best = (score, sentence, hit)
-    return None if best is None else (best[1], best[2])
-
-
-def _byline_answer(index: Index, hit: Hit) -> tuple[str, Hit] | None:
-    """For "who wrote this?" questions: the credit line of the best article."""
-    doc = index.document(hit.passage.doc_id)
-    if doc is None or not doc.bylines:
-        return None
-    byline = doc.bylines[0]
-    for i in range(doc.first_passage, doc.first_passage + doc.passage_count):
-        passage = index.passage(i)
-        for sentence in _sentences_of(passage):
-            if byline in sentence:
-                return sentence, Hit(passage, hit.score if i == hit.index else 0.0, i)
-    return None
+                best = (score, sentence)
+        if best is not None:
+            ranked.append((best[0], best[1], hit))
+    ranked.sort(key=lambda r: (-r[0], r[2].index))
+    return ranked
 
 
 # --- abstention ---------------------------------------------------------------------
@@ -255,17 +261,21 @@ def answer_question(index: Index, question: str, *, k: int = CANDIDATE_HITS) -> 
     if coverage < MIN_COVERAGE or (len(distinct) > 1 and len(matched) < 2):
         result.reason = "The closest passages do not cover the question."
         return result
-    picked = None
+    candidates = list(hits)
+    bylines: frozenset[str] = frozenset()
     if _ASKS_AUTHOR.search(question):
-        picked = _byline_answer(index, hits[0])
-    if picked is None:
-        picked = _pick_sentence(question, hits, weights)
-    if picked is None:
+        credit = _byline_hit(index, hits[0])
+        if credit is not None:
+            doc = index.document(credit.passage.doc_id)
+            bylines = frozenset(doc.bylines if doc else ())
+            if all(h.index != credit.index for h in hits):
+                candidates.append(credit)
+    ranked = _rerank(question, candidates, weights, bylines)
+    if not ranked:
         result.reason = "No sentence in the closest passages fits the question."
         return result
-    sentence, hit = picked
-    text = _window(sentence, weights)
-    result.answer = Answer(text, hit.passage.doc_id, hit.passage.title)
-    # The passage the answer comes from leads the list of sources.
-    result.hits = [hit] + [h for h in hits if h.index != hit.index]
+    _, sentence, hit = ranked[0]
+    result.answer = Answer(_window(sentence, weights), hit.passage.doc_id, hit.passage.title)
+    # Sources in the reranked order, each with the score it was ranked by.
+    result.hits = [Hit(h.passage, round(score, 6), h.index) for score, _, h in ranked]
     return result

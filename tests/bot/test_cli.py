@@ -148,11 +148,6 @@ def test_ask_json_prints_one_contract_object(corpusbot: Run) -> None:
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="answer_question moves the answer's passage to the front of the list but keeps "
-    "its lower score, so the passages are not in score order",
-)
 def test_ask_json_passages_are_best_first(corpusbot: Run) -> None:
     proc = corpusbot("ask", "--json", ANSWERABLE)
     [payload] = _json_lines(proc.stdout)
