@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, ParamSpec
 
 import typer
@@ -26,6 +27,7 @@ P = ParamSpec("P")
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=False,
     help="Answer questions about a corpus of news articles, on Discord or in a terminal.",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -198,6 +200,31 @@ def start() -> None:
             "(the same commands, answered in this terminal)."
         )
         console()
+
+
+@app.command()
+def check(
+    for_run: Annotated[
+        bool, typer.Option("--for-run", help="Also check what `run` needs (the token).")
+    ] = False,
+) -> None:
+    """Check settings, corpus and database; exit 0 when all pass (for scripts and health
+    checks)."""
+    from bot.ops import run_check
+
+    raise typer.Exit(run_check(for_run=for_run))
+
+
+@app.command()
+@_friendly
+def backup(
+    path: Annotated[Path, typer.Argument(help="File (or folder) to write the copy to.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Copy the live database consistently (SQLite online backup)."""
+    from bot.ops import run_backup
+
+    raise typer.Exit(run_backup(_settings(), path, force=force))
 
 
 @app.callback(invoke_without_command=True)
