@@ -1,0 +1,602 @@
+"""The behaviour layer on a real SQLite file and a private copy of the seed corpus.
+
+Each test starts a Core the way the bot does (``Core.start``) with a clock it controls,
+so digest schedules and "first seen" times are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+import bot.core
+from bot.config import Settings
+from bot.core import (
+    MAX_QUESTION_CHARS,
+    MAX_TOPIC_CHARS,
+    Busy,
+    Core,
+    OnCooldown,
+    Requester,
+    UserError,
+)
+from bot.storage import Subscription
+
+DISCORD_USER = Requester(user_id=111, guild_id=10, channel_id=20, source="discord")
+OTHER_USER = Requester(user_id=222, guild_id=10, channel_id=20, source="discord")
+CHANNEL = 20
+T0 = 1_700_000_000.0
+DAY = 86_400.0
+
+NEW_ARTICLE_ID = "900_alibaba_cloud_news"
+NEW_ARTICLE = """Alibaba Cloud opens a data centre in Reykjavik
+
+Alibaba Cloud said on Monday that it has opened its first data centre in Reykjavik,
+Iceland, to serve customers across northern Europe with geothermal power.
+
+The new Reykjavik region runs the full set of Alibaba Cloud computing and storage
+services, the company said, and a second site is planned for next year.
+"""
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_settings(tmp_path: Path, corpus: Path, **overrides: object) -> Settings:
+    """Settings on temporary paths only (no .env, no outside index folder)."""
+    values: dict[str, object] = {
+        "corpus": corpus,
+        "db": tmp_path / "data" / "corpusbot.db",
+        "index_dir": tmp_path / "index",
+        "ask_cooldown": 30.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+StartCore = Callable[..., Awaitable[Core]]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def start_core(tmp_path: Path, seed_copy: Path, clock: Clock) -> AsyncIterator[StartCore]:
+    """Start Cores on the seed copy and one database file; all are closed afterwards."""
+    started: list[Core] = []
+
+    async def start(**overrides: object) -> Core:
+        core = await Core.start(make_settings(tmp_path, seed_copy, **overrides), clock=clock)
+        started.append(core)
+        return core
+
+    yield start
+    for core in started:
+        await core.close()
+
+
+@pytest.fixture
+async def core(start_core: StartCore) -> Core:
+    return await start_core()
+
+
+async def subscribe(core: Core, topic: str = "Alibaba Cloud") -> Subscription:
+    sub, created = await core.subscribe(
+        guild_id=10, channel_id=CHANNEL, topic=topic, cadence="daily", user_id=111
+    )
+    assert created
+    return sub
+
+
+async def deliver(core: Core, sub: Subscription) -> list[str]:
+    """What the digest loop does for one subscription; returns the doc ids posted."""
+    digest = await core.build_digest(sub)
+    if not digest.items:
+        await core.skip_digest(sub)
+        return []
+    await core.record_digest(sub, digest, message_id=555)
+    return [item.doc_id for item in digest.items]
+
+
+async def current(core: Core, sub: Subscription) -> Subscription:
+    fresh = await core.db.subscriptions.get(sub.id)
+    assert fresh is not None
+    return fresh
+
+
+# --- ask ------------------------------------------------------------------------------
+
+
+async def test_ask_logs_the_query_and_returns_the_answer(core: Core, clock: Clock) -> None:
+    outcome = await core.ask("  Who is   Dai Shan? ", DISCORD_USER)
+
+    answer = outcome.result.answer
+    assert answer is not None
+    assert "Dai Shan" in answer.text
+    record = await core.db.queries.get(outcome.query_id)
+    assert record is not None
+    assert record.question == "Who is Dai Shan?"  # whitespace trimmed and collapsed
+    assert record.answered is True
+    assert record.answer_doc_id == answer.doc_id
+    assert record.answer_text == answer.text
+    assert [h.doc_id for h in record.top_hits] == [h.passage.doc_id for h in outcome.result.hits]
+    assert record.top_hits[0].score > 0
+    assert record.latency_ms == pytest.approx(outcome.latency_ms)
+    assert record.latency_ms > 0
+    assert record.created_at == clock.now
+    assert (record.user_id, record.guild_id, record.channel_id, record.source) == (
+        111,
+        10,
+        20,
+        "discord",
+    )
+
+
+async def test_a_question_not_in_the_articles_is_logged_as_unanswered(core: Core) -> None:
+    outcome = await core.ask("What is the capital of France?", DISCORD_USER)
+
+    assert outcome.result.answer is None
+    record = await core.db.queries.get(outcome.query_id)
+    assert record is not None
+    assert record.answered is False
+    assert record.answer_doc_id is None
+    assert record.answer_text is None
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "Ask a question"),
+        ("   \n\t ", "Ask a question"),
+        ("x" * (MAX_QUESTION_CHARS + 1), f"at most {MAX_QUESTION_CHARS} characters"),
+    ],
+    ids=["empty", "blank", "too-long"],
+)
+async def test_bad_questions_are_refused_and_not_logged(
+    core: Core, question: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        await core.ask(question, DISCORD_USER)
+
+    assert await core.db.queries.count() == 0
+
+
+async def test_a_question_of_exactly_the_limit_is_accepted(core: Core) -> None:
+    question = ("Who is Dai Shan " * 40)[:MAX_QUESTION_CHARS]
+
+    outcome = await core.ask(question, DISCORD_USER)
+
+    assert await core.db.queries.count() == 1
+    assert outcome.query_id == 1
+
+
+async def test_a_second_question_within_the_cooldown_is_refused(core: Core) -> None:
+    await core.ask("Who is Dai Shan?", DISCORD_USER)
+
+    with pytest.raises(OnCooldown) as caught:
+        await core.ask("Where was Wu Yongming born?", DISCORD_USER)
+
+    assert 0 < caught.value.retry_after <= 30
+    assert "try again in" in str(caught.value)
+    assert await core.db.queries.count() == 1  # the refused question is not logged
+
+
+async def test_the_cooldown_is_per_user(core: Core) -> None:
+    await core.ask("Who is Dai Shan?", DISCORD_USER)
+
+    await core.ask("Who is Dai Shan?", OTHER_USER)
+
+    assert await core.db.queries.count() == 2
+
+
+async def test_the_console_has_no_cooldown(core: Core) -> None:
+    console = Requester(user_id=111, source="console")
+
+    for _ in range(3):
+        await core.ask("Who is Dai Shan?", console)
+
+    assert await core.db.queries.count() == 3
+
+
+async def test_the_cooldown_expires(start_core: StartCore) -> None:
+    core = await start_core(ask_cooldown=0.2)
+    await core.ask("Who is Dai Shan?", DISCORD_USER)
+    with pytest.raises(OnCooldown):
+        await core.ask("Who is Dai Shan?", DISCORD_USER)
+
+    await asyncio.sleep(0.25)
+    await core.ask("Who is Dai Shan?", DISCORD_USER)
+
+    assert await core.db.queries.count() == 2
+
+
+# --- votes ----------------------------------------------------------------------------
+
+
+async def test_changing_a_vote_keeps_one_row_per_user(core: Core) -> None:
+    query_id = (await core.ask("Who is Dai Shan?", DISCORD_USER)).query_id
+
+    await core.vote(query_id, 111, up=True)
+    assert tuple(await core.db.queries.votes_for(query_id)) == (1, 0)
+    await core.vote(query_id, 111, up=False)
+
+    assert tuple(await core.db.queries.votes_for(query_id)) == (0, 1)
+    vote = await core.db.queries.get_vote(query_id, 111)
+    assert vote is not None and vote.vote == -1
+
+
+async def test_votes_of_different_users_add_up(core: Core) -> None:
+    query_id = (await core.ask("Who is Dai Shan?", DISCORD_USER)).query_id
+
+    await core.vote(query_id, 111, up=True)
+    await core.vote(query_id, 222, up=False)
+
+    assert tuple(await core.db.queries.votes_for(query_id)) == (1, 1)
+
+
+async def test_a_reason_is_attached_after_a_down_vote(core: Core) -> None:
+    query_id = (await core.ask("Who is Dai Shan?", DISCORD_USER)).query_id
+    await core.vote(query_id, 111, up=False)
+
+    await core.set_reason(query_id, 111, "  too\n vague  ")
+
+    vote = await core.db.queries.get_vote(query_id, 111)
+    assert vote is not None
+    assert (vote.vote, vote.reason) == (-1, "too vague")
+
+
+async def test_a_reason_without_a_vote_is_refused(core: Core) -> None:
+    query_id = (await core.ask("Who is Dai Shan?", DISCORD_USER)).query_id
+
+    with pytest.raises(UserError, match="Vote first"):
+        await core.set_reason(query_id, 111, "too vague")
+
+
+async def test_a_vote_on_an_unknown_query_is_refused(core: Core) -> None:
+    with pytest.raises(UserError, match="no longer known"):
+        await core.vote(9999, 111, up=True)
+
+    assert await core.db.queries.get_vote(9999, 111) is None
+
+
+# --- subscriptions --------------------------------------------------------------------
+
+
+async def test_subscribing_again_updates_the_same_subscription(core: Core) -> None:
+    sub = await subscribe(core)
+
+    again, created = await core.subscribe(
+        guild_id=10, channel_id=CHANNEL, topic="  alibaba   CLOUD ", cadence="weekly", user_id=7
+    )
+
+    assert created is False
+    assert again.id == sub.id
+    assert again.cadence == "weekly"
+    assert [s.id for s in await core.channel_subscriptions(CHANNEL)] == [sub.id]
+
+
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("", "Give a topic"),
+        ("   ", "Give a topic"),
+        ("cloud " * 20, f"at most {MAX_TOPIC_CHARS} characters"),
+        ("the and of", "no words to search for"),
+    ],
+    ids=["empty", "blank", "too-long", "stop-words"],
+)
+async def test_bad_topics_are_refused(core: Core, topic: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        await core.subscribe(
+            guild_id=10, channel_id=CHANNEL, topic=topic, cadence="daily", user_id=111
+        )
+
+    assert await core.channel_subscriptions(CHANNEL) == []
+
+
+async def test_a_bad_cadence_is_refused(core: Core) -> None:
+    with pytest.raises(UserError, match="hourly, daily or weekly"):
+        await core.subscribe(
+            guild_id=10, channel_id=CHANNEL, topic="Taobao", cadence="monthly", user_id=111
+        )  # type: ignore[arg-type]
+
+
+async def test_unsubscribe(core: Core) -> None:
+    await subscribe(core)
+
+    assert await core.unsubscribe(CHANNEL, "ALIBABA cloud") is True
+    assert await core.unsubscribe(CHANNEL, "Alibaba Cloud") is False
+    assert await core.channel_subscriptions(CHANNEL) == []
+    with pytest.raises(UserError, match="Give the topic"):
+        await core.unsubscribe(CHANNEL, "  ")
+
+
+# --- digests --------------------------------------------------------------------------
+
+
+async def test_the_first_digest_lists_matching_articles_once(core: Core, clock: Clock) -> None:
+    sub = await subscribe(core)
+    assert [s.id for s in await core.due_subscriptions()] == [sub.id]
+
+    digest = await core.build_digest(sub)
+
+    ids = [item.doc_id for item in digest.items]
+    assert ids, "the seed corpus has articles on Alibaba Cloud"
+    assert "004_58f90575acefb2b5" in ids  # the article that names Alibaba Cloud most
+    assert len(ids) == len(set(ids))
+    for item in digest.items:
+        assert item.title and item.excerpt
+    await core.record_digest(sub, digest, message_id=555)
+
+    assert await core.db.subscriptions.delivered_doc_ids(sub.id) == set(ids)
+    sub = await current(core, sub)
+    assert sub.next_due_at == clock.now + DAY
+    assert await core.due_subscriptions() == []
+    assert (await core.build_digest(sub)).items == ()
+
+
+async def test_a_restart_does_not_resend_delivered_articles(
+    start_core: StartCore, clock: Clock
+) -> None:
+    core = await start_core()
+    sub = await subscribe(core)
+    first = await deliver(core, sub)
+    assert first
+    await core.close()
+
+    clock.advance(DAY)
+    restarted = await start_core()
+
+    due = await restarted.due_subscriptions()
+    assert [s.id for s in due] == [sub.id]
+    assert (await restarted.build_digest(due[0])).items == ()
+
+
+async def test_the_next_digest_has_exactly_the_new_article(
+    core: Core, clock: Clock, seed_copy: Path
+) -> None:
+    sub = await subscribe(core)
+    first = await deliver(core, sub)
+
+    clock.advance(DAY)
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    await core.reindex()
+    due = await core.due_subscriptions()
+
+    assert [s.id for s in due] == [sub.id]
+    assert [item.doc_id for item in (await core.build_digest(due[0])).items] == [NEW_ARTICLE_ID]
+    assert NEW_ARTICLE_ID not in first
+
+
+async def test_old_articles_never_delivered_are_not_sent_later(
+    tmp_path: Path, seed_copy: Path, clock: Clock
+) -> None:
+    # More matching articles than one digest holds: some are never delivered.
+    for n in range(8):
+        (seed_copy / f"800_cloud_{n}.txt").write_text(
+            f"Alibaba Cloud region number {n}\n\nAlibaba Cloud opened region {n} "
+            f"for customers in city {n}, the company said in a statement.\n",
+            encoding="utf-8",
+        )
+    core = await Core.start(make_settings(tmp_path, seed_copy), clock=clock)
+    try:
+        clock.advance(3600)  # the subscription comes after every article was first seen
+        sub = await subscribe(core)
+        first = await deliver(core, sub)
+        assert len(first) == bot.core.DIGEST_MAX_ITEMS
+        undelivered = {f"800_cloud_{n}" for n in range(8)} - set(first)
+        assert undelivered
+
+        clock.advance(DAY)
+        (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        await core.reindex()
+        second = await deliver(core, await current(core, sub))
+        clock.advance(DAY)
+        third = await deliver(core, await current(core, sub))
+    finally:
+        await core.close()
+
+    assert second == [NEW_ARTICLE_ID]
+    assert third == []
+
+
+async def test_an_empty_first_turn_still_limits_later_digests_to_new_articles(
+    core: Core, clock: Clock, seed_copy: Path
+) -> None:
+    sub = await subscribe(core, topic="Reykjavik")
+    assert await deliver(core, sub) == []  # nothing yet: the turn is skipped
+
+    clock.advance(DAY)
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    await core.reindex()
+
+    assert await deliver(core, await current(core, sub)) == [NEW_ARTICLE_ID]
+
+
+async def test_a_paused_subscription_is_not_due_until_resubscribed(
+    core: Core, clock: Clock
+) -> None:
+    sub = await subscribe(core)
+
+    await core.pause(sub, "no permission to post here (Missing Access)")
+
+    paused = await current(core, sub)
+    assert paused.status == "paused"
+    assert paused.active is False
+    assert paused.pause_reason == "no permission to post here (Missing Access)"
+    assert await core.due_subscriptions() == []
+    clock.advance(7 * DAY)
+    assert await core.due_subscriptions() == []
+
+    resumed, created = await core.subscribe(
+        guild_id=10, channel_id=CHANNEL, topic="Alibaba Cloud", cadence="daily", user_id=111
+    )
+    assert created is False
+    assert resumed.id == sub.id
+    assert resumed.status == "active"
+    assert resumed.pause_reason is None
+    assert [s.id for s in await core.due_subscriptions()] == [sub.id]
+
+
+async def test_preview_digest(core: Core) -> None:
+    preview = await core.preview_digest("  Taobao ")
+
+    assert preview.topic == "Taobao"
+    assert "003_9a4ce96881302217" in [item.doc_id for item in preview.items]
+    assert (await core.preview_digest("Reykjavik")).items == ()
+    with pytest.raises(UserError):
+        await core.preview_digest("")
+
+
+# --- reindex --------------------------------------------------------------------------
+
+
+class SlowBuild:
+    """Wraps open_index so a build waits (in its worker thread) until released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+        real = bot.core.open_index
+
+        def slow_open_index(*args: object, **kwargs: object) -> object:
+            self.calls += 1
+            self.started.set()
+            if not self.release.wait(timeout=10):
+                raise AssertionError("the slow build was never released")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(bot.core, "open_index", slow_open_index)
+
+    async def wait_started(self) -> None:
+        assert await asyncio.to_thread(self.started.wait, 10), "the build never started"
+
+
+async def test_reindex_swaps_in_the_new_index_and_serves_the_old_one_meanwhile(
+    core: Core, seed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = Requester(source="console")
+    question = "Where did Alibaba Cloud open a data centre in Reykjavik?"
+    old_index = core.index
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    slow = SlowBuild(monkeypatch)
+
+    task = asyncio.create_task(core.reindex())
+    await slow.wait_started()
+    assert core.reindexing
+    during = await core.ask(question, console)
+    assert core.index is old_index
+    slow.release.set()
+    outcome = await task
+
+    assert during.result.answer is None  # the old index has never heard of Reykjavik
+    assert core.index is not old_index
+    assert not core.reindexing
+    after = await core.ask(question, console)
+    assert after.result.answer is not None
+    assert after.result.answer.doc_id == NEW_ARTICLE_ID
+    assert outcome.documents.added == [NEW_ARTICLE_ID]
+    assert outcome.build.rebuilt is True
+
+
+def _damage_corpus(folder: Path, how: str) -> None:
+    if how == "emptied":
+        for path in folder.iterdir():
+            path.unlink()
+    else:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("damage", ["emptied", "removed"])
+async def test_a_failed_reindex_keeps_the_old_index(
+    core: Core, seed_copy: Path, damage: str
+) -> None:
+    old_index = core.index
+    _damage_corpus(seed_copy, damage)
+
+    with pytest.raises(UserError, match="still serving the previous index"):
+        await core.reindex()
+
+    assert core.index is old_index
+    assert not core.reindexing
+    outcome = await core.ask("Who is Dai Shan?", Requester(source="console"))
+    assert outcome.result.answer is not None
+    records = await core.db.documents.all_active()
+    assert len(records) == len(old_index.documents)  # nothing was marked removed
+
+
+async def test_a_second_concurrent_reindex_is_busy(
+    core: Core, seed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    slow = SlowBuild(monkeypatch)
+
+    async def release_when_started() -> None:
+        await slow.wait_started()
+        slow.release.set()
+
+    first, second, _ = await asyncio.gather(
+        core.reindex(), core.reindex(), release_when_started(), return_exceptions=True
+    )
+
+    assert isinstance(second, Busy), second
+    assert "already running" in str(second)
+    assert not isinstance(first, BaseException), first
+    assert first.documents.added == [NEW_ARTICLE_ID]
+    assert slow.calls == 1
+    assert not core.reindexing
+
+
+async def test_reindex_reports_added_changed_and_removed_documents(
+    core: Core, seed_copy: Path, clock: Clock
+) -> None:
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    changed = seed_copy / "002_20860fa90339b72b.txt"
+    changed.write_text(
+        changed.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8"
+    )
+    (seed_copy / "000_7a46dadf526371bf.txt").unlink()
+    clock.advance(60)
+
+    outcome = await core.reindex()
+
+    assert outcome.documents.added == [NEW_ARTICLE_ID]
+    assert outcome.documents.changed == ["002_20860fa90339b72b"]
+    assert outcome.documents.removed == ["000_7a46dadf526371bf"]
+    assert (outcome.build.added, outcome.build.changed, outcome.build.removed) == (
+        [NEW_ARTICLE_ID],
+        ["002_20860fa90339b72b"],
+        ["000_7a46dadf526371bf"],
+    )
+    assert outcome.build.documents == 5
+    record = await core.db.documents.get(NEW_ARTICLE_ID)
+    assert record is not None and record.first_seen_at == clock.now
+
+
+async def test_reindex_of_an_unchanged_corpus_reports_nothing_new(core: Core) -> None:
+    outcome = await core.reindex()
+
+    assert outcome.build.rebuilt is False
+    assert (outcome.documents.added, outcome.documents.changed, outcome.documents.removed) == (
+        [],
+        [],
+        [],
+    )
