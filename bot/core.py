@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.config import Settings
-from bot.storage import Database, Subscription, SyncReport, topic_key
+from bot.storage import Database, StorageError, Subscription, SyncReport, topic_key
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
@@ -184,7 +185,10 @@ class Core:
             )
         except (CorpusError, IndexUnavailable) as exc:
             raise UserError(str(exc)) from None
-        db = await Database.open(settings.db)
+        try:
+            db = await Database.open(settings.db)
+        except (OSError, sqlite3.Error, StorageError) as exc:
+            raise UserError(f"cannot open the database {settings.db}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
         synced = await core._sync_documents()
         log.info(

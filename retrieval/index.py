@@ -493,7 +493,11 @@ def open_index(
         detail = f" (skipped {reasons})" if reasons else ""
         raise IndexUnavailable(f"no usable articles in {corpus}{detail}")
     index = Index.build(loaded.documents, stamps=stamps, skipped=loaded.skipped, progress=progress)
-    _publish(index, root)
+    try:
+        _publish(index, root)
+    except OSError as exc:
+        # Still usable from memory; the next start builds again.
+        log.warning("could not save the index to %s: %s", root, exc)
     new = {d.doc_id: d.content_hash for d in loaded.documents}
     report = BuildReport(
         documents=len(loaded.documents),
