@@ -13,11 +13,13 @@ its terms.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from retrieval.index import Hit, Index, QueryTerms
 from retrieval.passages import Passage, split_sentences
-from retrieval.text import surface_words, tokenize
+from retrieval.text import stem, surface_words, tokenize
 
 __all__ = ["MAX_ANSWER_CHARS", "Answer", "Result", "answer_question"]
 
@@ -67,15 +69,15 @@ class Result:
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
 _DATE = re.compile(
-    rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)\b"
-    r"|\b(?:yesterday|today|last year|this year|next year)\b",
+    rf"\b(?:1[89]\d\d|20\d\d)\b|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)\b",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred"
-    r"|thousand|million|billion)\b",
-    re.IGNORECASE,
+_NUMBER_WORDS = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
+    r"|fifty|hundred|thousand|million|billion|dozen)s?"
 )
+_NUMBER = re.compile(rf"\d|\b{_NUMBER_WORDS}\b", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow many\s+([^\W\d_]+)", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)"
 
@@ -97,10 +99,7 @@ _EXPECTS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     ),
     (
         re.compile(r"\bhow (?:much|big|large)\b|\bwhat (?:amount|revenue|price|cost)\b", re.I),
-        re.compile(
-            r"\d(?:[.,]\d+)?\s*(?:%|billion|million|thousand|yuan|dollars?|usd|rmb|\$)|\$\s*\d",
-            re.I,
-        ),
+        _NUMBER,
     ),
     (
         re.compile(
@@ -128,11 +127,38 @@ _ASKS_AUTHOR = re.compile(
 )
 
 
-def _type_bonus(question: str, sentence: str) -> float:
-    """How well sentence has the kind of thing the question asks for."""
+def _counts(noun: str) -> Callable[[str], bool]:
+    """A test that a sentence puts a number right before noun ("8000 employees")."""
+    wanted = stem(noun.casefold())
+
+    def test(sentence: str) -> bool:
+        words = re.findall(r"[\w%.,+'-]+", sentence)
+        for i, word in enumerate(words):
+            if _NUMBER.fullmatch(word[:1]) or re.fullmatch(_NUMBER_WORDS, word, re.I):
+                following = words[i + 1 : i + 4]
+                if any(stem(w.casefold().strip(".,")) == wanted for w in following):
+                    return True
+        return False
+
+    return test
+
+
+def _answer_test(question: str) -> Callable[[str], bool] | None:
+    """For a question asking for a date, an age, a duration, a share, an amount or a
+    count, a test that a sentence holds one; None for other questions."""
+    if how_many := _HOW_MANY.search(question):
+        return _counts(how_many.group(1))
     for asks, answers in _EXPECTS:
         if asks.search(question):
-            return 0.6 if answers.search(sentence) else 0.0
+            return lambda sentence, answers=answers: bool(answers.search(sentence))
+    return None
+
+
+def _type_bonus(question: str, sentence: str) -> float:
+    """How well sentence has the kind of thing the question asks for."""
+    test = _answer_test(question)
+    if test is not None:
+        return 0.6 if test(sentence) else 0.0
     subjects: list[str] = []
     if identity := _ASKS_IDENTITY.match(question):
         subjects.append(identity.group("subject"))
@@ -194,18 +220,31 @@ def _byline_hit(index: Index, hit: Hit) -> Hit | None:
     return None
 
 
+class _Ranked(NamedTuple):
+    score: float
+    sentence: str
+    hit: Hit
+    fits: bool  # the sentence has what the question asks for, in an article naming its names
+
+
 def _rerank(
-    question: str, hits: list[Hit], weights: dict[str, float], bylines: frozenset[str]
-) -> list[tuple[float, str, Hit]]:
+    question: str,
+    hits: list[Hit],
+    weights: dict[str, float],
+    bylines: frozenset[str],
+    fits_article: Callable[[str], bool],
+) -> list[_Ranked]:
     """Score every passage by its best sentence: idf-weighted query terms in the
     sentence (title terms count a little), the passage's retrieval score and rank, and
-    whether the sentence holds what the question asks for. Best first."""
+    whether the sentence holds what the question asks for. Fitting sentences first."""
     total_weight = sum(weights.values()) or 1.0
     top_score = hits[0].score or 1.0
-    ranked: list[tuple[float, str, Hit]] = []
+    test = _answer_test(question)
+    ranked: list[_Ranked] = []
     for rank, hit in enumerate(hits):
         title_terms = set(tokenize(hit.passage.title))
-        best: tuple[float, str] | None = None
+        article_fits = fits_article(hit.passage.doc_id)
+        best: _Ranked | None = None
         for sentence in _sentences_of(hit.passage):
             terms = set(tokenize(sentence))
             overlap = sum(w for t, w in weights.items() if t in terms)
@@ -218,26 +257,39 @@ def _rerank(
             )
             if any(b in sentence for b in bylines):
                 score += 1.0  # "who wrote it?" is answered by the credit line
-            if best is None or score > best[0]:
-                best = (score, sentence)
+            fits = article_fits and (test is None or test(sentence))
+            candidate = _Ranked(score, sentence, hit, fits)
+            if best is None or (fits, score) > (best.fits, best.score):
+                best = candidate
         if best is not None:
-            ranked.append((best[0], best[1], hit))
-    ranked.sort(key=lambda r: (-r[0], r[2].index))
+            ranked.append(best)
+    ranked.sort(key=lambda r: (not r.fits, -r.score, r.hit.index))
     return ranked
 
 
 # --- abstention ---------------------------------------------------------------------
 
+# Capitalised words that do not start the question (or a sentence in it): names.
+_NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'’-]*)")
+
 
 def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
-    """Capitalised words (not sentence-initial) that the articles never mention."""
+    """Names in the question that the articles never mention."""
     unknown = set(terms.unknown)
     names = []
-    for match in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'’-]*)", question.strip()):
+    for match in _NAME_WORD.finditer(question.strip()):
         words = list(surface_words(match.group(1)))
         if words and all(w in unknown for w in words):
             names.append(match.group(1))
     return names
+
+
+def _name_terms(question: str, terms: QueryTerms) -> set[str]:
+    """Index terms of the names in the question, as corrected for typos."""
+    found: set[str] = set()
+    for match in _NAME_WORD.finditer(question.strip()):
+        found.update(tokenize(match.group(1)))
+    return found & set(terms.terms)
 
 
 def answer_question(index: Index, question: str, *, k: int = CANDIDATE_HITS) -> Result:
@@ -270,12 +322,28 @@ def answer_question(index: Index, question: str, *, k: int = CANDIDATE_HITS) -> 
             bylines = frozenset(doc.bylines if doc else ())
             if all(h.index != credit.index for h in hits):
                 candidates.append(credit)
-    ranked = _rerank(question, candidates, weights, bylines)
-    if not ranked:
-        result.reason = "No sentence in the closest passages fits the question."
-        return result
-    _, sentence, hit = ranked[0]
-    result.answer = Answer(_window(sentence, weights), hit.passage.doc_id, hit.passage.title)
+    names = _name_terms(question, terms)
+    article_terms: dict[str, set[str]] = {}
+
+    def names_article(doc_id: str) -> bool:
+        """Whether the article mentions every name in the question."""
+        if not names:
+            return True
+        if doc_id not in article_terms:
+            found: set[str] = set()
+            for passage in index.document_passages(doc_id):
+                found |= index.passage_terms(passage)
+            article_terms[doc_id] = found
+        return names <= article_terms[doc_id]
+
+    ranked = _rerank(question, candidates, weights, bylines, names_article)
     # Sources in the reranked order, each with the score it was ranked by.
-    result.hits = [Hit(h.passage, round(score, 6), h.index) for score, _, h in ranked]
+    result.hits = [Hit(r.hit.passage, round(r.score, 6), r.hit.index) for r in ranked]
+    if not ranked or not ranked[0].fits:
+        result.reason = "The closest passages do not say what the question asks."
+        return result
+    best = ranked[0]
+    result.answer = Answer(
+        _window(best.sentence, weights), best.hit.passage.doc_id, best.hit.passage.title
+    )
     return result

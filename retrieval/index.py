@@ -436,7 +436,11 @@ def _publish(index: Index, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{index.fingerprint[:12]}-{time.time_ns()}"
     target = root / name
-    index.save(target)
+    try:
+        index.save(target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     pointer = root / f".{_CURRENT}.{os.getpid()}.tmp"
     pointer.write_text(name, encoding="utf-8")
     os.replace(pointer, root / _CURRENT)

@@ -243,7 +243,7 @@ def test_garbage_current_pointer_is_rebuilt(seed_copy: Path, tmp_path: Path) -> 
     assert index.num_passages > 0
 
 
-def test_failed_build_leaves_the_previous_index_serving(
+def test_failed_save_serves_the_new_index_and_keeps_the_previous_build(
     seed_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "idx"
@@ -260,9 +260,12 @@ def test_failed_build_leaves_the_previous_index_serving(
     (seed_copy / "900_new.txt").write_text(
         "New article\n\nA new article arrived on Monday with fresh news.\n", encoding="utf-8"
     )
-    with pytest.raises(OSError, match="disk full"):
-        open_index(seed_copy, root)
+    # The new build is served from memory; nothing half-written is left or published.
+    fresh, report = open_index(seed_copy, root)
+    assert report.added == ["900_new"]
+    assert fresh.document("900_new") is not None
     assert _current_build(root) == build
+    assert [p.name for p in root.iterdir() if p.name.startswith("build-")] == [build.name]
     assert _answers(Index.load(build)) == expected
 
 
