@@ -339,11 +339,12 @@ class Core:
     async def build_digest(self, sub: Subscription) -> Digest:
         """The next digest for a subscription: matching articles never sent to it.
 
-        A subscription's first digest lists the best matches of any age; later ones
-        only articles first seen after it subscribed."""
+        Until a digest has been delivered, it lists the best matches of any age (a
+        first post that failed, say on a refused channel, is not a delivery); later
+        ones only articles first seen after it subscribed."""
         delivered = await self.db.subscriptions.delivered_doc_ids(sub.id)
         items = await asyncio.to_thread(self._matching, sub.topic, delivered, DIGEST_SEARCH_DEPTH)
-        if delivered or await self._has_received(sub):
+        if delivered:
             fresh = []
             for item in items:
                 record = await self.db.documents.get(item.doc_id)
@@ -351,10 +352,6 @@ class Core:
                     fresh.append(item)
             items = fresh
         return Digest(sub.topic, tuple(items[:DIGEST_MAX_ITEMS]))
-
-    async def _has_received(self, sub: Subscription) -> bool:
-        """Whether the subscription already had its first digest turn (maybe empty)."""
-        return sub.next_due_at > sub.created_at
 
     def next_due(self, sub: Subscription) -> float:
         return self.clock() + CADENCE_SECONDS[sub.cadence]
