@@ -40,7 +40,16 @@ _LAST_WORD = re.compile(r"([\w.]+)[.!?…]+[\"')\]]*$")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences, keeping abbreviations, decimals and closing quotes intact."""
+    """Split text into sentences, keeping abbreviations, decimals and closing quotes intact.
+
+    A line break always ends a sentence (passages keep their paragraphs on lines)."""
+    sentences: list[str] = []
+    for line in text.split("\n"):
+        sentences.extend(_split_line(line))
+    return _attach_fragments(sentences)
+
+
+def _split_line(text: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
@@ -62,7 +71,7 @@ def split_sentences(text: str) -> list[str]:
     tail = text[start:].strip()
     if tail:
         sentences.append(tail)
-    return _attach_fragments(sentences)
+    return sentences
 
 
 def _attach_fragments(sentences: list[str]) -> list[str]:
@@ -104,22 +113,21 @@ class Passage:
 
 
 def _chunk(paragraphs: Iterable[str], max_chars: int, min_chars: int) -> list[str]:
-    """Pack sentences into chunks of at most max_chars; a new paragraph starts a new
-    chunk once the current one holds at least min_chars."""
+    """Pack sentences into chunks of at most max_chars, paragraphs on their own lines; a
+    new paragraph starts a new chunk once the current one holds at least min_chars."""
     chunks: list[str] = []
-    current: list[str] = []
-    size = 0
+    current = ""
     for paragraph in paragraphs:
         for n, sentence in enumerate(split_sentences(paragraph)):
             for piece in _cut_words(sentence, max_chars):
-                starts_paragraph = n == 0 and size >= min_chars
-                if current and (starts_paragraph or size + 1 + len(piece) > max_chars):
-                    chunks.append(" ".join(current))
-                    current, size = [], 0
-                size += len(piece) + (1 if current else 0)
-                current.append(piece)
+                starts_paragraph = n == 0 and len(current) >= min_chars
+                if current and (starts_paragraph or len(current) + 1 + len(piece) > max_chars):
+                    chunks.append(current)
+                    current = ""
+                separator = ("\n" if n == 0 else " ") if current else ""
+                current += separator + piece
     if current:
-        chunks.append(" ".join(current))
+        chunks.append(current)
     return chunks
 
 

@@ -103,7 +103,14 @@ def test_overlong_sentence_is_cut_between_words() -> None:
 def test_short_paragraphs_are_packed_together() -> None:
     paragraphs = ["First short paragraph.", "Second short paragraph.", "Third one."]
     passages = make_passages([_doc("a", paragraphs)])
-    assert [p.text for p in passages] == [" ".join(paragraphs)]
+    assert [p.text for p in passages] == ["\n".join(paragraphs)]
+
+
+def test_paragraph_breaks_end_sentences_inside_a_passage() -> None:
+    # A byline without closing punctuation must not run into the next paragraph's sentence.
+    paragraphs = ["Editor|Li Wei", "Dai Shan gave way."]
+    [passage] = make_passages([_doc("a", paragraphs)])
+    assert split_sentences(passage.text) == ["Editor|Li Wei", "Dai Shan gave way."]
 
 
 def test_seed_passages(seed_documents: dict[str, Document]) -> None:
