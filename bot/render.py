@@ -62,9 +62,18 @@ def shorten(text: str, limit: int, *, ellipsis: str = " …") -> str:
     return cut.rstrip(" ,;:") + ellipsis
 
 
+_BRACKET = re.compile(r"([\[\]])")
+
+
 def escape(text: str) -> str:
     """Text safe to show: markdown is literal and mentions cannot ping."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    # escape_markdown takes everything from a "[" to a later "](...)" for one masked link
+    # and leaves it unescaped: escape the brackets here and each stretch between them there.
+    escaped = "".join(
+        "\\" + part if part in ("[", "]") else discord.utils.escape_markdown(part)
+        for part in _BRACKET.split(text)
+    )
+    return discord.utils.escape_mentions(escaped)
 
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -73,16 +82,13 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 def emphasize(text: str, terms: Iterable[str]) -> str:
     """Escape text and bold the words whose index term is one of terms."""
     wanted = set(terms)
-    out: list[str] = []
-    last = 0
-    for match in _WORD.finditer(text):
-        out.append(escape(text[last : match.start()]))
+
+    def bold(match: re.Match[str]) -> str:
         word = match.group()
-        hit = any(term in wanted for term in tokenize(word))
-        out.append(f"**{escape(word)}**" if hit else escape(word))
-        last = match.end()
-    out.append(escape(text[last:]))
-    return "".join(out).replace("****", "")
+        return f"**{word}**" if any(term in wanted for term in tokenize(word)) else word
+
+    # Escape the whole text first: mentions and links only match across word boundaries.
+    return _WORD.sub(bold, escape(text)).replace("****", "")
 
 
 @dataclass(slots=True)
@@ -158,7 +164,7 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
         excerpt = shorten(hit.passage.text, EXCERPT_CHARS)
         card.fields.append(
             (
-                shorten(f"[{n}] {hit.passage.title}", FIELD_NAME_MAX),
+                shorten(f"[{n}] {escape(hit.passage.title)}", FIELD_NAME_MAX),
                 emphasize(excerpt, terms) + f"\n-# {escape(hit.passage.doc_id)}",
             )
         )
@@ -170,13 +176,13 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
 def digest_card(topic: str, items: Sequence[tuple[str, str, str]], *, preview: bool) -> Card:
     """A digest of (doc_id, title, excerpt) items on a topic."""
     terms = set(tokenize(topic))
-    title = f"{'Preview: ' if preview else ''}New on “{topic}”"
+    title = f"{'Preview: ' if preview else ''}New on “{escape(topic)}”"
     card = Card(title=shorten(title, TITLE_MAX), color=COLOR_DIGEST)
     if not items:
         card.description = "No matching articles right now."
     for n, (doc_id, doc_title, excerpt) in enumerate(items, 1):
         value = emphasize(shorten(excerpt, EXCERPT_CHARS), terms) + f"\n-# {escape(doc_id)}"
-        card.fields.append((shorten(f"{n}. {doc_title}", FIELD_NAME_MAX), value))
+        card.fields.append((shorten(f"{n}. {escape(doc_title)}", FIELD_NAME_MAX), value))
     if items:
         noun = "article" if len(items) == 1 else "articles"
         card.footer = f"{len(items)} {noun} · each is sent to this channel once"
@@ -239,7 +245,7 @@ def subscriptions_card(subs: Sequence[Subscription], now: float, *, where: str) 
             status = f"⏸ paused: {escape(sub.pause_reason or 'no reason given')}"
         card.fields.append(
             (
-                shorten(f"“{sub.topic}” ({sub.cadence})", FIELD_NAME_MAX),
+                shorten(f"“{escape(sub.topic)}” ({sub.cadence})", FIELD_NAME_MAX),
                 f"<#{sub.channel_id}> · {status}",
             )
         )
