@@ -26,7 +26,7 @@ from discord.gateway import DiscordWebSocket
 from bot.config import Settings
 from bot.core import Core, UserError
 
-__all__ = ["EXTENSIONS", "CorpusBot", "ShuttingDown", "run_bot"]
+__all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,50 @@ DRAIN_SECONDS = 20.0
 class ShuttingDown(UserError):
     def __init__(self) -> None:
         super().__init__("The bot is restarting; try again in a minute.")
+
+
+class LoopMonitor:
+    """Measures event loop stalls: how much later than asked a short timer fires.
+
+    Logs the worst stall of each period at INFO and the worst overall when stopped."""
+
+    TICK = 0.1
+    REPORT_EVERY = 5.0
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="loop-monitor")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        period_worst = 0.0
+        period_start = loop.time()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(self.TICK)
+            now = loop.time()
+            stall = max(0.0, now - before - self.TICK)
+            period_worst = max(period_worst, stall)
+            self.worst = max(self.worst, stall)
+            if now - period_start >= self.REPORT_EVERY:
+                log.info(
+                    "event loop: worst stall %.1f ms in the last %.0f s",
+                    period_worst * 1000,
+                    now - period_start,
+                )
+                period_worst, period_start = 0.0, now
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        log.info("event loop: worst stall %.1f ms since start", self.worst * 1000)
 
 
 class CorpusBot(commands.AutoShardedBot):
@@ -56,8 +100,11 @@ class CorpusBot(commands.AutoShardedBot):
         self.core = core
         self.closing = False
         self._inflight: set[asyncio.Task] = set()
+        self.loop_monitor = LoopMonitor() if settings.loop_monitor else None
 
     async def setup_hook(self) -> None:
+        if self.loop_monitor is not None:
+            self.loop_monitor.start()
         # discord.py reconnects some paths (re-identify after op 9) to its built-in
         # gateway address; use the one our REST base announces instead.
         _, url, _ = await self.http.get_bot_gateway()
@@ -120,6 +167,11 @@ class CorpusBot(commands.AutoShardedBot):
         if pending:
             await asyncio.wait(pending, timeout=DRAIN_SECONDS)
         await self.close()
+
+    async def close(self) -> None:
+        if self.loop_monitor is not None:
+            await self.loop_monitor.stop()
+        await super().close()
 
 
 def admin_only():

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     digest_interval: float = Field(60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0)
     log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
     log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
+    loop_monitor: bool = Field(False, validation_alias="CORPUSBOT_LOOP_MONITOR")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
