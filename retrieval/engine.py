@@ -356,6 +356,20 @@ class BM25Engine:
             # partial scores are lower bounds (no negative weights here)
             kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
             budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
+        keep = np.flatnonzero(upper >= budget)
+        cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
+        # A bitmap probe settles cheaply that a candidate lacks a frequent term: its
+        # bound then loses that list's cutoff and it needs no lookup there.
+        for j, term in enumerate(terms):
+            if complete[j] or term.slot < 0 or missing[j] == 0:
+                continue
+            probe = np.flatnonzero((seen & (1 << j)) == 0)
+            docs = cand[probe]
+            words = self._bitmaps[term.slot][docs >> 6]
+            present = (words >> (docs & 63).astype(np.uint64)) & np.uint64(1)
+            absent_now = probe[present == 0]
+            upper[absent_now] -= missing[j]
+            seen[absent_now] |= 1 << j
         keep = upper >= budget
         return self._best_first(
             terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
