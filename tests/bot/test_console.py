@@ -1,0 +1,264 @@
+"""The offline console: slash-command lines in, the bot's replies as text out."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.console import Console
+from bot.core import Core
+
+EXECUTABLE = Path(sys.executable).parent / "corpusbot"
+COMMAND = [str(EXECUTABLE)] if EXECUTABLE.exists() else [sys.executable, "-m", "bot"]
+
+
+class Clock:
+    """Starts at the real time, so relative times in the console read naturally."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Session:
+    """A console on a real core, with everything it printed so far."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.out = io.StringIO()
+        self.console = Console(core, self.out)
+
+    async def send(self, line: str) -> str:
+        """Handle one line and return only what it printed."""
+        start = self.out.tell()
+        assert await self.console.handle(line) is True
+        return self.out.getvalue()[start:]
+
+
+@pytest.fixture
+async def session(tmp_path: Path, seed_copy: Path) -> AsyncIterator[Session]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        corpus=seed_copy,
+        db=tmp_path / "data" / "corpusbot.db",
+        index_dir=tmp_path / "index",
+    )
+    core = await Core.start(settings, clock=Clock())
+    try:
+        yield Session(core)
+    finally:
+        await core.close()
+
+
+async def test_ask_prints_the_answer_with_sources_and_how_to_rate(session: Session) -> None:
+    out = await session.send("/ask Who is Dai Shan?")
+
+    assert out.startswith("Who is Dai Shan?\n")
+    assert "president" in out.lower()
+    assert "  [1] " in out
+    assert "(Query #1 · Was this helpful?)" in out
+    assert "[rate it: /vote 1 up | /vote 1 down REASON]" in out
+    assert "**" not in out  # console text carries no markdown
+    assert session.console.last_query_id == 1
+    record = await session.core.db.queries.get(1)
+    assert record is not None and record.source == "console"
+
+
+async def test_an_empty_ask_prints_the_error(session: Session) -> None:
+    out = await session.send("/ask")
+
+    assert out.startswith("Sorry\n")
+    assert "Ask a question about the articles" in out
+    assert await session.core.db.queries.count() == 0
+
+
+async def test_a_bare_line_is_a_question(session: Session) -> None:
+    out = await session.send("Who is Dai Shan?")
+
+    assert "[rate it: /vote 1 up" in out
+    record = await session.core.db.queries.get(1)
+    assert record is not None and record.question == "Who is Dai Shan?"
+
+
+async def test_the_console_asks_without_a_cooldown(session: Session) -> None:
+    for _ in range(3):
+        out = await session.send("/ask Who is Dai Shan?")
+        assert "too fast" not in out
+
+    assert await session.core.db.queries.count() == 3
+
+
+async def test_a_question_not_in_the_articles(session: Session) -> None:
+    out = await session.send("/ask What is the capital of France?")
+
+    assert "Not in these articles." in out
+    assert "The closest articles:" in out
+
+
+async def test_subscribe_posts_the_first_digest_once(session: Session) -> None:
+    out = await session.send("/subscribe Alibaba Cloud daily")
+
+    subscribed, _, posted = out.partition("[posted in #console: daily digest]")
+    assert subscribed == "Subscribed: this channel gets a daily digest on “Alibaba Cloud”.\n"
+    assert "New on “Alibaba Cloud”" in posted
+    assert "Employee No. 004 saves Ali" in posted
+    assert "each is sent to this channel once" in posted
+
+    again = await session.send("/subscribe alibaba cloud daily")
+    assert again == "Updated: this channel gets a daily digest on “Alibaba Cloud”.\n"
+    listing = await session.send("/subscriptions")
+    assert "“Alibaba Cloud” (daily)" in listing
+    assert "active · next digest in 24 h" in listing
+
+
+async def test_subscribe_needs_a_cadence(session: Session) -> None:
+    out = await session.send("/subscribe Alibaba Cloud")
+
+    assert "Usage: /subscribe TOPIC hourly|daily|weekly" in out
+    assert await session.core.channel_subscriptions(0) == []
+
+
+async def test_unsubscribe(session: Session) -> None:
+    await session.send("/subscribe Taobao weekly")
+
+    assert await session.send("/unsubscribe taobao") == "Unsubscribed.\n"
+    assert await session.send("/unsubscribe taobao") == "This channel has no digest on “taobao”.\n"
+
+
+async def test_digest_previews_matching_articles(session: Session) -> None:
+    out = await session.send("/digest Taobao")
+
+    assert out.startswith("Preview: New on “Taobao”\n")
+    assert "Ali Daishan: It is difficult to take over Taobao" in out
+    assert "posted in #console" not in out  # a preview is not a delivery
+
+
+async def test_reindex_reports_what_changed(session: Session, seed_copy: Path) -> None:
+    unchanged = await session.send("/reindex")
+    (seed_copy / "900_reykjavik.txt").write_text(
+        "Alibaba Cloud opens in Reykjavik\n\nAlibaba Cloud opened a data centre in "
+        "Reykjavik, Iceland, on Monday.\n",
+        encoding="utf-8",
+    )
+    changed = await session.send("/reindex")
+
+    assert unchanged.startswith("Reindexing…\nCorpus unchanged\n")
+    assert "Documents: 5 (0 added, 0 changed, 0 removed)" in unchanged
+    assert changed.startswith("Reindexing…\nReindex complete\n")
+    assert "Documents: 6 (1 added, 0 changed, 0 removed)" in changed
+    assert "900_reykjavik" in changed
+    answer = await session.send("/ask Where did Alibaba Cloud open a data centre?")
+    assert "Reykjavik" in answer
+
+
+async def test_a_failed_reindex_keeps_answering(session: Session, seed_copy: Path) -> None:
+    shutil.rmtree(seed_copy)
+
+    out = await session.send("/reindex")
+
+    assert "Reindex failed, still serving the previous index" in out
+    assert "president" in (await session.send("/ask Who is Dai Shan?")).lower()
+
+
+async def test_vote_down_with_a_reason(session: Session) -> None:
+    await session.send("/ask Who is Dai Shan?")
+
+    out = await session.send("/vote 1 down too vague")
+
+    assert out == "Thanks for the feedback!\n"
+    vote = await session.core.db.queries.get_vote(1, 0)
+    assert vote is not None
+    assert (vote.vote, vote.reason) == (-1, "too vague")
+    stats = await session.send("/stats")
+    assert "1 questions: 1 answered, 0 not in the articles; feedback 👍 0 / 👎 1" in stats
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("/vote 99 up", "no longer known"),
+        ("/vote", "Usage: /vote QUERY_ID up|down [reason]"),
+        ("/vote 1 sideways", "Usage: /vote QUERY_ID up|down [reason]"),
+    ],
+)
+async def test_bad_votes_print_an_error(session: Session, line: str, message: str) -> None:
+    out = await session.send(line)
+
+    assert out.startswith("Sorry\n")
+    assert message in out
+
+
+async def test_an_unknown_command(session: Session) -> None:
+    out = await session.send("/unknown stuff")
+
+    assert out == "Unknown command /unknown. Type /help for the list.\n"
+    assert await session.core.db.queries.count() == 0
+
+
+async def test_help_lists_the_commands(session: Session) -> None:
+    out = await session.send("/help")
+
+    for command in ("/ask", "/subscribe", "/unsubscribe", "/digest", "/reindex", "/vote"):
+        assert command in out
+
+
+async def test_quit_and_blank_lines(session: Session) -> None:
+    assert await session.console.handle("   ") is True
+    assert await session.console.handle("/quit") is False
+    assert await session.console.handle("exit") is False
+    assert session.out.getvalue() == ""
+
+
+def test_corpusbot_console_reads_commands_from_stdin(tmp_path: Path, seed_copy: Path) -> None:
+    workdir = tmp_path / "cwd"  # an empty folder, so no .env file is picked up
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    env.update(
+        CORPUSBOT_CORPUS=str(seed_copy),
+        CORPUSBOT_DB=str(tmp_path / "data" / "bot.db"),
+        CORPUSBOT_INDEX=str(tmp_path / "index"),
+        PYTHONIOENCODING="utf-8",
+        NO_COLOR="1",
+    )
+    lines = [
+        "/ask Who is Dai Shan?",
+        "/ask",
+        "/vote 1 down too vague",
+        "/subscribe Alibaba Cloud daily",
+        "/unknown",
+        "/quit",
+        "/ask Where was Wu Yongming born?",  # never read: /quit ends the session
+    ]
+
+    done = subprocess.run(
+        [*COMMAND, "console"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        cwd=workdir,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "[rate it: /vote 1 up" in out
+    assert "Ask a question about the articles" in out
+    assert "Thanks for the feedback!" in out
+    assert "[posted in #console: daily digest]" in out
+    assert "Unknown command /unknown." in out
+    assert "/vote 2 up" not in out  # only the first question was answered
+    assert "corpusbot>" not in out  # no prompt when stdin is not a terminal
+    assert "Traceback" not in done.stderr
