@@ -170,7 +170,11 @@ def _alpha_words(line: str) -> list[str]:
 
 
 def _is_tracking_junk(line: str) -> bool:
-    """A line with no real words: analytics ids ("GA4 (398745346)"), hashes, numbers."""
+    """A short line with no real words: analytics ids ("GA4 (398745346)"), hashes, numbers.
+
+    Long lines are text whatever their words look like (codes, tables, other scripts)."""
+    if len(line.split()) > 8:
+        return False
     return len(_alpha_words(line)) < 2 and not re.search(r"[^\W\d_]{4,}", line)
 
 

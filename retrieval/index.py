@@ -42,7 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _CURRENT = "CURRENT"
 _HASH_CHUNK = 1 << 20
 # Ranking: how many passages are re-ranked, and the weight of their article's score.

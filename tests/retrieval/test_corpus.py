@@ -305,3 +305,11 @@ def test_folder_without_txt_files_has_no_documents(write_corpus: WriteCorpus) ->
     result = load_corpus(write_corpus({"readme.md": GOOD, "data.csv": "a,b\n"}))
     assert result.documents == []
     assert result.skipped == []
+
+
+def test_long_lines_of_coded_words_are_text_not_tracking_junk(tmp_path: Path) -> None:
+    body = " ".join(f"w{n}" for n in range(40)) + "."
+    (tmp_path / "codes.txt").write_text(f"Codes report\n\n{body}\n", encoding="utf-8")
+    result = load_corpus(tmp_path)
+    assert result.skipped == []
+    assert result.documents[0].paragraphs == (body,)
