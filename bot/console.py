@@ -8,7 +8,6 @@ loop would, and printed as "posted in #console".
 from __future__ import annotations
 
 import asyncio
-import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -185,11 +184,3 @@ def run_console(settings: Settings, stdin: TextIO | None = None, out: TextIO | N
         return asyncio.run(_main(settings, stdin or sys.stdin, out or sys.stdout))
     except KeyboardInterrupt:
         return 130
-
-
-def split_args(text: str) -> list[str]:
-    """Shell-like splitting that tolerates unbalanced quotes."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
