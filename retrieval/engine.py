@@ -77,6 +77,9 @@ _MAX_MASK_TERMS = 12
 # Candidates completed exactly in the first round of best-first scoring.
 _FIRST_BATCH = 256
 _BATCH_GROWTH = 4
+# Gathered postings are sorted when fewer than one per this many passages, else
+# accumulated into dense per-passage arrays.
+_SORT_RATIO = 128
 
 
 class _Term(NamedTuple):
@@ -287,22 +290,80 @@ class BM25Engine:
         completed with exact lookups, best bound first.
         """
         docs = self._docs
-        depth = max(k, _SEED_DEPTH)
-        seed = np.unique(
-            np.concatenate([docs[t.start : min(t.stop, t.start + depth)] for t in terms])
-        )
-        if len(seed) < k:
+        theta = self._seed_threshold(terms, k, max(k, _SEED_DEPTH))
+        if theta is None:
             return self._search_dense(terms, k, -math.inf)
-        theta = float(np.partition(self._exact(terms, seed), len(seed) - k)[len(seed) - k])
         # Slack absorbs rounding: scores summed in another order may differ in the last bits.
         budget = theta - (1e-9 * abs(theta) + 1e-12)
         if budget <= 0:
             return self._search_dense(terms, k, -math.inf)
 
         terms = sorted(terms, key=lambda t: t.stop - t.start)
-        num = len(terms)
         lengths = [t.stop - t.start for t in terms]
         best = [self._best(t) for t in terms]
+        ratios, prefix, volume, plan = self._plan(terms, lengths, best, budget)
+        if volume[plan] * _GATHER_COST > total:
+            return self._search_dense(terms, k, budget)
+
+        taken = [int(n) for n in prefix[plan]]
+        cand, partial, seen = self._gather(terms, taken)
+        # A candidate missing from a cut list gets less than that list's cutoff there;
+        # a fully read list adds nothing more.
+        ratio = min(float(ratios[plan]), 1.0)
+        missing = np.array(
+            [
+                0.0 if n == size else top * ratio
+                for n, size, top in zip(taken, lengths, best, strict=True)
+            ]
+        )
+        complete = np.array([n == size for n, size in zip(taken, lengths, strict=True)])
+        num = len(terms)
+        absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
+        upper = partial + (absent @ missing)[seen]
+        if len(partial) >= k:
+            # partial scores are lower bounds (no negative weights here)
+            kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
+            budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
+        keep = np.flatnonzero(upper >= budget)
+        cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
+        # A bitmap probe settles cheaply that a candidate lacks a frequent term: its
+        # bound then loses that list's cutoff and it needs no lookup there. Largest
+        # cutoffs first, dropping hopeless candidates after each list.
+        for j in sorted(range(num), key=lambda j: -missing[j]):
+            term = terms[j]
+            if complete[j] or term.slot < 0 or missing[j] == 0:
+                continue
+            probe = np.flatnonzero((seen & (1 << j)) == 0)
+            docs = cand[probe]
+            words = self._bitmaps[term.slot][docs >> 6]
+            present = (words >> (docs & 63).astype(np.uint64)) & np.uint64(1)
+            absent_now = probe[present == 0]
+            upper[absent_now] -= missing[j]
+            seen[absent_now] |= 1 << j
+            keep = np.flatnonzero(upper >= budget)
+            cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
+        keep = upper >= budget
+        return self._best_first(
+            terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
+        )
+
+    def _seed_threshold(self, terms: list[_Term], k: int, depth: int) -> float | None:
+        """k-th best exact score among the passages of each list's first depth
+        postings, or None when they are fewer than k."""
+        docs = self._docs
+        seed = np.unique(
+            np.concatenate([docs[t.start : min(t.stop, t.start + depth)] for t in terms])
+        )
+        if len(seed) < k:
+            return None
+        return float(np.partition(self._exact(terms, seed), len(seed) - k)[len(seed) - k])
+
+    def _plan(
+        self, terms: list[_Term], lengths: list[int], best: list[float], budget: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Cutoff ratios, prefix lengths and candidate volume of each plan, and the
+        cheapest plan (see _search_pruned)."""
+        num = len(terms)
         # plan i takes the i shortest lists whole and prefixes of the others
         ratios = np.array(
             [budget / sum(best[i:]) if sum(best[i:]) > budget else 2.0 for i in range(num + 1)]
@@ -326,54 +387,32 @@ class BM25Engine:
         probe = np.array([_BITMAP_PROBE if t.slot >= 0 else _SEARCH_PROBE for t in terms])
         cut = prefix < np.array(lengths)
         plan = int(np.argmin(volume * (1 + cut @ probe)))
-        if volume[plan] * _GATHER_COST > total:
-            return self._search_dense(terms, k, budget)
+        return ratios, prefix, volume, plan
 
-        taken = [int(n) for n in prefix[plan]]
-        cand, inverse = np.unique(
-            np.concatenate(
-                [docs[t.start : t.start + n] for t, n in zip(terms, taken, strict=True)]
-            ),
-            return_inverse=True,
+    def _gather(
+        self, terms: list[_Term], taken: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct passages of the given impact prefixes, their partial scores and the
+        bit set of lists each was seen in.
+
+        Many postings are accumulated densely over passage ids rather than sorted; a
+        prefix holds a passage at most once, so a passage is reported once, from the
+        first list it occurs in.
+        """
+        touched = np.concatenate(
+            [self._docs[t.start : t.start + n] for t, n in zip(terms, taken, strict=True)]
         )
         gathered = np.concatenate([self._weights(t, n) for t, n in zip(terms, taken, strict=True)])
-        partial = np.bincount(inverse, gathered, minlength=len(cand))
         bits = np.concatenate([np.full(n, 1 << j) for j, n in enumerate(taken)])
-        seen = np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
-        # A candidate missing from a cut list gets less than that list's cutoff there;
-        # a fully read list adds nothing more.
-        ratio = min(float(ratios[plan]), 1.0)
-        missing = np.array(
-            [
-                0.0 if n == size else top * ratio
-                for n, size, top in zip(taken, lengths, best, strict=True)
-            ]
-        )
-        complete = np.array([n == size for n, size in zip(taken, lengths, strict=True)])
-        absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
-        upper = partial + (absent @ missing)[seen]
-        if len(partial) >= k:
-            # partial scores are lower bounds (no negative weights here)
-            kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
-            budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-        keep = np.flatnonzero(upper >= budget)
-        cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
-        # A bitmap probe settles cheaply that a candidate lacks a frequent term: its
-        # bound then loses that list's cutoff and it needs no lookup there.
-        for j, term in enumerate(terms):
-            if complete[j] or term.slot < 0 or missing[j] == 0:
-                continue
-            probe = np.flatnonzero((seen & (1 << j)) == 0)
-            docs = cand[probe]
-            words = self._bitmaps[term.slot][docs >> 6]
-            present = (words >> (docs & 63).astype(np.uint64)) & np.uint64(1)
-            absent_now = probe[present == 0]
-            upper[absent_now] -= missing[j]
-            seen[absent_now] |= 1 << j
-        keep = upper >= budget
-        return self._best_first(
-            terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
-        )
+        if len(touched) * _SORT_RATIO < self._n:
+            cand, inverse = np.unique(touched, return_inverse=True)
+            partial = np.bincount(inverse, gathered, minlength=len(cand))
+            return cand, partial, np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
+        partial = np.bincount(touched, gathered, minlength=self._n)[touched]
+        seen = np.bincount(touched, bits, minlength=self._n)[touched].astype(np.int64)
+        earlier = np.concatenate([np.full(n, (1 << j) - 1) for j, n in enumerate(taken)])
+        first = np.flatnonzero((seen & earlier) == 0)
+        return touched[first], partial[first], seen[first]
 
     def _best_first(
         self,
