@@ -25,6 +25,7 @@ from discord.gateway import DiscordWebSocket
 
 from bot.config import Settings
 from bot.core import Core, UserError
+from bot.exts.errors import reply_error
 
 __all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
 
@@ -83,6 +84,21 @@ class LoopMonitor:
         log.info("event loop: worst stall %.1f ms since start", self.worst * 1000)
 
 
+class CorpusTree(app_commands.CommandTree):
+    """The command tree; its own error handler covers the moments no error cog is
+    loaded, such as interactions that arrive while shutdown unloads the extensions."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        client = self.client
+        if isinstance(client, CorpusBot) and client.closing:
+            log.info("interaction refused during shutdown: %s", error)
+            await reply_error(interaction, str(ShuttingDown()))
+            return
+        await super().on_error(interaction, error)
+
+
 class CorpusBot(commands.AutoShardedBot):
     """The bot: extensions, persistent feedback buttons, deliberate command sync."""
 
@@ -95,6 +111,7 @@ class CorpusBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             max_messages=None,
+            tree_cls=CorpusTree,
         )
         self.settings = settings
         self.core = core

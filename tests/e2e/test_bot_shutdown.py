@@ -14,13 +14,16 @@ pytestmark = pytest.mark.e2e
 
 async def test_sigterm_drains_in_flight_answers_and_closes_the_database(bot: BotProcess) -> None:
     users = [make_user(f"asker{n}") for n in range(60)]
+    cursor = bot.fd.cursor()
     sends = [
         bot.fd.send_slash_command("ask", {"question": "Who is Dai Shan?"}, user=user)
         for user in users
     ]
     sending = asyncio.gather(*sends)
     # SIGTERM as soon as the first answer is deferred: others are mid-way then.
-    await bot.fd.wait_for_request("POST", r"/interactions/\d+/[^/]+/callback", timeout=10)
+    await bot.fd.wait_for_request(
+        "POST", r"/interactions/\d+/[^/]+/callback", timeout=10, after=cursor
+    )
     followups_before = len(bot.fd.find_requests("POST", r"/webhooks/\d+/[^/]+$"))
     code = await bot.stop()
     records = await sending
