@@ -273,12 +273,21 @@ def _rerank(
 _NAME_WORD = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w'’-]*)")
 
 
+# "Jack Ma's wife": what the question is about is the thing after a possessive.
+_POSSESSED = re.compile(r"(\b[\w-]+(?:['’]s|s['’])\s+([^\W\d_]+))")
+
+
 def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
-    """Names in the question that the articles never mention."""
+    """Names in the question, and things it asks about by possessive ("X's wife"),
+    that the articles never mention."""
     unknown = set(terms.unknown)
     names = []
     for match in _NAME_WORD.finditer(question.strip()):
         words = list(surface_words(match.group(1)))
+        if words and all(w in unknown for w in words):
+            names.append(match.group(1))
+    for match in _POSSESSED.finditer(question):
+        words = list(surface_words(match.group(2)))
         if words and all(w in unknown for w in words):
             names.append(match.group(1))
     return names

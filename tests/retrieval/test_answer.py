@@ -212,3 +212,20 @@ def test_k_bounds_the_number_of_passages(seed_index: Index) -> None:
     for k in (1, 2, 8):
         result = answer_question(seed_index, "Alibaba Cloud revenue", k=k)
         assert len(result.hits) == k
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is Jack Ma's wife?",  # the person is in the articles, the wife is not
+        "How many employees does Tencent have?",  # Tencent is, its headcount is not
+        "What year did Jack Ma retire?",  # no sentence with a year says so
+    ],
+)
+def test_abstains_when_the_subject_is_known_but_the_fact_is_not(
+    seed_index: Index, question: str
+) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is None, result.answer
+    assert result.reason
+    assert result.hits  # the closest articles are still listed
