@@ -65,6 +65,13 @@ _DENSE_FRACTION = 1 / 16
 _SMALL_QUERY = 20_000
 # Impact postings per term whose passages seed the pruning threshold.
 _SEED_DEPTH = 32
+# A plan with more candidates than this may first reseed the threshold from the
+# first _RESEED_DEPTH postings of the _RESEED_LISTS shortest lists, if a threshold
+# _RESEED_GAIN times higher would at least halve the candidates (see _reseed).
+_RESEED_VOLUME = 30_000
+_RESEED_DEPTH = 1024
+_RESEED_LISTS = 1
+_RESEED_GAIN = 1.2
 # Gathering a candidate posting costs roughly this many dense posting updates.
 _GATHER_COST = 4
 # Cost of completing a candidate from a cut list, relative to gathering a posting.
@@ -302,6 +309,10 @@ class BM25Engine:
         lengths = [t.stop - t.start for t in terms]
         best = [self._best(t) for t in terms]
         ratios, prefix, volume, plan = self._plan(terms, lengths, best, budget)
+        if volume[plan] > _RESEED_VOLUME:
+            theta, budget, ratios, prefix, volume, plan = self._reseed(
+                terms, k, lengths, best, theta, (ratios, prefix, volume, plan)
+            )
         if volume[plan] * _GATHER_COST > total:
             return self._search_dense(terms, k, budget)
 
@@ -347,12 +358,60 @@ class BM25Engine:
             terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
         )
 
-    def _seed_threshold(self, terms: list[_Term], k: int, depth: int) -> float | None:
+    def _reseed(
+        self,
+        terms: list[_Term],
+        k: int,
+        lengths: list[int],
+        best: list[float],
+        theta: float,
+        planned: tuple[np.ndarray, np.ndarray, np.ndarray, int],
+    ) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray, int]:
+        """(theta, budget, *plan): a stronger threshold for a plan with many
+        candidates, when it pays.
+
+        The seed misses the typical tail query: a rare term plus a few terms in
+        most passages, whose floored weights are close to each other, so theta
+        stays well below the final k-th score. The true top k then lies early in
+        the rare term's list: exactly scoring its first _RESEED_DEPTH postings gets
+        theta close to the final score, and the cheapest plan takes little beyond
+        that list. Completing candidates from cut sparse lists costs more than the
+        gather it saves, so the new plan is used only if it cuts bitmap lists alone.
+        """
+        ratios, prefix, volume, plan = planned
+        budget = theta - (1e-9 * abs(theta) + 1e-12)
+
+        def sparse_cut(p: np.ndarray) -> bool:
+            return any(
+                n < size and t.slot < 0 for n, size, t in zip(p, lengths, terms, strict=True)
+            )
+
+        hope = self._plan(terms, lengths, best, budget * _RESEED_GAIN)
+        if hope[2][hope[3]] * 2 > volume[plan] or sparse_cut(hope[1][hope[3]]):
+            return theta, budget, ratios, prefix, volume, plan
+        depths = [_RESEED_DEPTH if j < _RESEED_LISTS else _SEED_DEPTH for j in range(len(terms))]
+        deeper = self._seed_threshold(terms, k, depths)
+        if deeper is None or deeper <= theta:
+            return theta, budget, ratios, prefix, volume, plan
+        new_budget = deeper - (1e-9 * abs(deeper) + 1e-12)
+        again = self._plan(terms, lengths, best, new_budget)
+        if again[2][again[3]] * 2 > volume[plan] or sparse_cut(again[1][again[3]]):
+            # the old cutoffs stay valid under the higher threshold
+            return deeper, new_budget, ratios, prefix, volume, plan
+        return (deeper, new_budget, *again)
+
+    def _seed_threshold(self, terms: list[_Term], k: int, depth: int | list[int]) -> float | None:
         """k-th best exact score among the passages of each list's first depth
-        postings, or None when they are fewer than k."""
+        postings (one depth, or one per term), or None when they are fewer than k."""
         docs = self._docs
+        depths = depth if isinstance(depth, list) else [depth] * len(terms)
         seed = np.unique(
-            np.concatenate([docs[t.start : min(t.stop, t.start + depth)] for t in terms])
+            np.concatenate(
+                [
+                    docs[t.start : min(t.stop, t.start + d)]
+                    for t, d in zip(terms, depths, strict=True)
+                ]
+            )
         )
         if len(seed) < k:
             return None

@@ -53,6 +53,15 @@ QUERIES = [
 MODES = {
     "auto": {},
     "pruned": {"_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1, "_FIRST_BATCH": 1},
+    "reseed": {
+        "_SMALL_QUERY": 0,
+        "_GATHER_COST": 0,
+        "_SEED_DEPTH": 1,
+        "_FIRST_BATCH": 1,
+        "_RESEED_VOLUME": 0,
+        "_RESEED_DEPTH": 4,
+        "_RESEED_GAIN": 100.0,
+    },
     "dense": {"_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
 }
 
