@@ -72,6 +72,10 @@ _RESEED_VOLUME = 30_000
 _RESEED_DEPTH = 1024
 _RESEED_LISTS = 1
 _RESEED_GAIN = 1.2
+# With more than _REFINE_RATIO times this many candidates after the gather, the
+# batch with the best partial scores is completed first to raise theta.
+_REFINE_BATCH = 256
+_REFINE_RATIO = 8
 # Gathering a candidate posting costs roughly this many dense posting updates.
 _GATHER_COST = 4
 # Cost of completing a candidate from a cut list, relative to gathering a posting.
@@ -337,6 +341,23 @@ class BM25Engine:
             budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
         keep = np.flatnonzero(upper >= budget)
         cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
+        batch = max(k, _REFINE_BATCH)
+        if len(cand) > batch * _REFINE_RATIO:
+            # Many candidates survive a weak theta. The best partial scores mostly
+            # belong to the best passages: completing a batch of them exactly raises
+            # theta before every candidate is probed.
+            top = np.argpartition(partial, len(partial) - batch)[len(partial) - batch :]
+            top = top[np.argsort(cand[top])]
+            docs, scores, mask = cand[top], partial[top], seen[top]
+            for j, term in enumerate(terms):
+                need = np.flatnonzero((mask & (1 << j)) == 0)
+                if not complete[j] and len(need):
+                    scores[need] += self._lookup(term, docs[need])
+            kth = float(np.partition(scores, batch - k)[batch - k])
+            if kth - (1e-9 * abs(kth) + 1e-12) > budget:
+                budget = kth - (1e-9 * abs(kth) + 1e-12)
+                keep = np.flatnonzero(upper >= budget)
+                cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
         # A bitmap probe settles cheaply that a candidate lacks a frequent term: its
         # bound then loses that list's cutoff and it needs no lookup there. Largest
         # cutoffs first, dropping hopeless candidates after each list.

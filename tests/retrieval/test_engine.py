@@ -53,6 +53,13 @@ QUERIES = [
 MODES = {
     "auto": {},
     "pruned": {"_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1, "_FIRST_BATCH": 1},
+    "refined": {
+        "_SMALL_QUERY": 0,
+        "_GATHER_COST": 0,
+        "_SEED_DEPTH": 1,
+        "_REFINE_BATCH": 1,
+        "_REFINE_RATIO": 1,
+    },
     "reseed": {
         "_SMALL_QUERY": 0,
         "_GATHER_COST": 0,
