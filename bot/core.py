@@ -317,10 +317,7 @@ class Core:
             if doc_id in seen or doc_id in exclude:
                 continue
             seen.add(doc_id)
-            doc_terms: set[str] = set()
-            for passage in index.document_passages(doc_id):
-                doc_terms |= index.passage_terms(passage)
-            if len(wanted & doc_terms) < needed:
+            if len(wanted & index.document_terms(doc_id)) < needed:
                 continue
             items.append(DigestItem(doc_id, hit.passage.title, hit.passage.text))
             if len(items) >= limit:

@@ -339,10 +339,7 @@ def answer_question(index: Index, question: str, *, k: int = CANDIDATE_HITS) -> 
         if not names:
             return True
         if doc_id not in article_terms:
-            found: set[str] = set()
-            for passage in index.document_passages(doc_id):
-                found |= index.passage_terms(passage)
-            article_terms[doc_id] = found
+            article_terms[doc_id] = index.document_terms(doc_id)
         return names <= article_terms[doc_id]
 
     ranked = _rerank(question, candidates, weights, bylines, names_article)

@@ -393,6 +393,13 @@ class Index:
         """Index terms of a passage and of its article's title."""
         return set(tokenize(f"{passage.title}\n{passage.text}"))
 
+    def document_terms(self, doc_id: str) -> set[str]:
+        """Index terms of a whole article, title included."""
+        terms: set[str] = set()
+        for passage in self.document_passages(doc_id):
+            terms |= self.passage_terms(passage)
+        return terms
+
 
 def _read_meta(directory: Path) -> dict:
     with (directory / "meta.json").open(encoding="utf-8") as fh:
