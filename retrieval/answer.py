@@ -154,27 +154,32 @@ def _answer_test(question: str) -> Callable[[str], bool] | None:
     return None
 
 
-def _type_bonus(question: str, sentence: str) -> float:
-    """How well sentence has the kind of thing the question asks for."""
+def _type_bonus(question: str) -> Callable[[str], float]:
+    """Read the question once; return how well a sentence has the kind of thing it asks
+    for (a date, a count, a statement about its subject, a person's name)."""
     test = _answer_test(question)
     if test is not None:
-        return 0.6 if test(sentence) else 0.0
+        return lambda sentence: 0.6 if test(sentence) else 0.0
     subjects: list[str] = []
     if identity := _ASKS_IDENTITY.match(question):
         subjects.append(identity.group("subject"))
     elif yes_no := _ASKS_YES_NO.match(question):
         words = yes_no.group("subject").split()
         subjects.extend(" ".join(words[:n]) for n in range(len(words), 0, -1))
-    for subject in subjects:
-        if re.search(rf"\b{re.escape(subject.strip())}{_PREDICATE}", sentence, re.I):
-            return 0.5
     if subjects:
-        return 0.0
+        patterns = [
+            re.compile(rf"\b{re.escape(subject.strip())}{_PREDICATE}", re.I) for subject in subjects
+        ]
+        return lambda sentence: 0.5 if any(p.search(sentence) for p in patterns) else 0.0
     if _ASKS_PERSON.search(question):
         asked = {w.casefold() for w in re.findall(r"[A-Za-z]+", question)}
-        names = [n for n in _NAME.findall(sentence) if n.split()[0].casefold() not in asked]
-        return 0.3 if names else 0.0
-    return 0.0
+
+        def new_name(sentence: str) -> float:
+            names = [n for n in _NAME.findall(sentence) if n.split()[0].casefold() not in asked]
+            return 0.3 if names else 0.0
+
+        return new_name
+    return lambda sentence: 0.0
 
 
 # --- extraction ---------------------------------------------------------------------
@@ -240,6 +245,7 @@ def _rerank(
     total_weight = sum(weights.values()) or 1.0
     top_score = hits[0].score or 1.0
     test = _answer_test(question)
+    bonus = _type_bonus(question)
     ranked: list[_Ranked] = []
     for rank, hit in enumerate(hits):
         title_terms = set(tokenize(hit.passage.title))
@@ -253,7 +259,7 @@ def _rerank(
                 overlap / total_weight
                 + 0.3 * (hit.score / top_score)
                 - 0.02 * rank
-                + _type_bonus(question, sentence)
+                + bonus(sentence)
             )
             if any(b in sentence for b in bylines):
                 score += 1.0  # "who wrote it?" is answered by the credit line
