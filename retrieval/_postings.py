@@ -18,8 +18,10 @@ from itertools import chain, count, islice
 
 import numpy as np
 
-# Token ids are mapped in chunks of about this many tokens.
-_CHUNK_TOKENS = 4_000_000
+# Token ids are mapped in chunks of about this many tokens. Mapping a chunk is one long
+# C-level call that holds the GIL, so small chunks keep a concurrent event loop (a bot
+# answering during a reindex) responsive: ~15 ms per chunk instead of ~300 ms at 4M.
+_CHUNK_TOKENS = 250_000
 # Largest (tf, length) key space mapped with a dense lookup table.
 _DENSE_KEYS = 1 << 26
 
