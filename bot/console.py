@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.config import Settings
-from bot.core import CADENCE_SECONDS, Core, Requester, UserError
+from bot.core import CADENCE_SECONDS, Core, Digest, Requester, UserError
 from bot.render import (
     answer_card,
     digest_card,
@@ -119,8 +119,7 @@ class Console:
 
     async def digest(self, topic: str) -> None:
         digest = await self.core.preview_digest(topic)
-        items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
-        self.say(to_text(digest_card(digest.topic, items, preview=True)))
+        self.say(to_text(digest_card(digest.topic, digest.items, preview=True)))
 
     async def reindex(self, _: str) -> None:
         self.say("Reindexing…")
@@ -142,14 +141,13 @@ class Console:
     async def deliver_due(self) -> None:
         """Post every due digest to the console channel, as the digest loop would."""
         for sub in await self.core.due_subscriptions():
-            digest = await self.core.build_digest(sub)
-            if not digest.items:
-                await self.core.skip_digest(sub)
-                continue
-            items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
-            self.say(f"[posted in #console: {sub.cadence} digest]")
-            self.say(to_text(digest_card(digest.topic, items, preview=False)))
-            await self.core.record_digest(sub, digest, message_id=0)
+
+            async def post(digest: Digest, cadence: str = sub.cadence) -> int:
+                self.say(f"[posted in #console: {cadence} digest]")
+                self.say(to_text(digest_card(digest.topic, digest.items, preview=False)))
+                return 0
+
+            await self.core.deliver_digest(sub, post)
 
 
 async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:

@@ -13,12 +13,12 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bot.config import Settings
-from bot.storage import Database, StorageError, Subscription, SyncReport, topic_key
+from bot.storage import Cadence, Database, StorageError, Subscription, SyncReport, topic_key
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TOPIC_CHARS",
     "AskOutcome",
     "Busy",
+    "ChannelRefused",
     "Core",
     "Digest",
     "DigestItem",
@@ -47,7 +48,6 @@ MAX_REASON_CHARS = 500
 DIGEST_MAX_ITEMS = 5
 DIGEST_SEARCH_DEPTH = 200
 CADENCE_SECONDS: dict[str, int] = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
-Cadence = Literal["hourly", "daily", "weekly"]
 
 
 class UserError(Exception):
@@ -62,6 +62,10 @@ class OnCooldown(UserError):
 
 class Busy(UserError):
     """Another reindex is already running."""
+
+
+class ChannelRefused(Exception):
+    """The channel cannot receive a digest (gone, or no permission); pauses it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +85,9 @@ class AskOutcome:
     latency_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class DigestItem:
+class DigestItem(NamedTuple):
+    """One article in a digest (a plain tuple, as the renderers take it)."""
+
     doc_id: str
     title: str
     excerpt: str
@@ -362,6 +367,24 @@ class Core:
             self.clock(),
             self.next_due(sub),
         )
+
+    async def deliver_digest(
+        self, sub: Subscription, post: Callable[[Digest], Awaitable[int]]
+    ) -> Digest | None:
+        """One digest turn for a subscription, whatever the front end: build it, post it
+        with ``post`` (which returns the message id), record it; nothing new posts
+        nothing. ``post`` raising ChannelRefused pauses the subscription."""
+        digest = await self.build_digest(sub)
+        if not digest.items:
+            await self.skip_digest(sub)
+            return None
+        try:
+            message_id = await post(digest)
+        except ChannelRefused as exc:
+            await self.pause(sub, str(exc))
+            return None
+        await self.record_digest(sub, digest, message_id)
+        return digest
 
     async def skip_digest(self, sub: Subscription) -> None:
         """Nothing new: schedule the next turn without posting."""

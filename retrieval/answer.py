@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from retrieval.index import Hit, Index, QueryTerms
-from retrieval.passages import Passage, split_sentences
+from retrieval.passages import split_sentences
 from retrieval.text import stem, surface_words, tokenize
 
 __all__ = ["MAX_ANSWER_CHARS", "Answer", "Result", "answer_question"]
@@ -209,10 +209,6 @@ def _window(sentence: str, weights: dict[str, float], limit: int = MAX_ANSWER_CH
     return sentence[best[1] : best[2]]
 
 
-def _sentences_of(passage: Passage) -> list[str]:
-    return split_sentences(passage.text)
-
-
 def _byline_hit(index: Index, hit: Hit) -> Hit | None:
     """The passage holding the credit line of hit's article, if it has one."""
     doc = index.document(hit.passage.doc_id)
@@ -251,7 +247,7 @@ def _rerank(
         title_terms = set(tokenize(hit.passage.title))
         article_fits = fits_article(hit.passage.doc_id)
         best: _Ranked | None = None
-        for sentence in _sentences_of(hit.passage):
+        for sentence in split_sentences(hit.passage.text):
             terms = set(tokenize(sentence))
             overlap = sum(w for t, w in weights.items() if t in terms)
             overlap += 0.3 * sum(w for t, w in weights.items() if t in title_terms - terms)

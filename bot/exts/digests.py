@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.core import MAX_TOPIC_CHARS, UserError
+from bot.core import MAX_TOPIC_CHARS, ChannelRefused, Digest, UserError
 from bot.render import digest_card, subscriptions_card, to_embed
 from bot.storage import Subscription
 
@@ -140,8 +140,7 @@ class Digests(commands.Cog):
     ) -> None:
         async with self.bot.work():
             preview = await self.core.preview_digest(topic)
-            items = [(i.doc_id, i.title, i.excerpt) for i in preview.items]
-            card = digest_card(preview.topic, items, preview=True)
+            card = digest_card(preview.topic, preview.items, preview=True)
             await interaction.response.send_message(
                 embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
@@ -164,33 +163,27 @@ class Digests(commands.Cog):
 
     async def deliver(self, sub: Subscription) -> None:
         """Post one subscription's digest, or pause it if Discord refuses the channel."""
-        digest = await self.core.build_digest(sub)
-        if not digest.items:
-            await self.core.skip_digest(sub)
-            return
-        channel = self.bot.get_channel(sub.channel_id)
-        items = [(i.doc_id, i.title, i.excerpt) for i in digest.items]
-        embed = to_embed(digest_card(digest.topic, items, preview=False))
-        try:
-            if channel is None:
-                channel = await self.bot.fetch_channel(sub.channel_id)
-            if not isinstance(channel, discord.abc.Messageable):
-                await self.core.pause(sub, "the channel can't receive messages")
-                return
-            message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
-        except discord.Forbidden as exc:
-            await self.core.pause(sub, f"no permission to post here ({exc.text or exc.status})")
-            return
-        except discord.NotFound:
-            await self.core.pause(sub, "the channel no longer exists")
-            return
-        await self.core.record_digest(sub, digest, message.id)
-        log.info(
-            "digest for subscription %d: %d articles in message %d",
-            sub.id,
-            len(digest.items),
-            message.id,
-        )
+
+        async def post(digest: Digest) -> int:
+            embed = to_embed(digest_card(digest.topic, digest.items, preview=False))
+            try:
+                channel = self.bot.get_channel(sub.channel_id) or await self.bot.fetch_channel(
+                    sub.channel_id
+                )
+                if not isinstance(channel, discord.abc.Messageable):
+                    raise ChannelRefused("the channel can't receive messages")
+                message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+            except discord.Forbidden as exc:
+                raise ChannelRefused(
+                    f"no permission to post here ({exc.text or exc.status})"
+                ) from None
+            except discord.NotFound:
+                raise ChannelRefused("the channel no longer exists") from None
+            return message.id
+
+        digest = await self.core.deliver_digest(sub, post)
+        if digest is not None:
+            log.info("digest for subscription %d: %d articles", sub.id, len(digest.items))
 
 
 async def setup(bot: CorpusBot) -> None:
