@@ -12,8 +12,9 @@ does. For exact lookups of a passage's weight, frequent terms keep a bitmap
 with rank counts and the others a passage-ordered copy of their passage ids.
 
 Queries with one term read the top of its list; short queries are scored
-exhaustively; longer ones are pruned (``_search_pruned``) with a dense
-accumulation as the fallback when pruning would not pay.
+exhaustively; longer ones are pruned (``_search_pruned``) with exhaustive
+accumulation as the fallback when pruning would not pay. Planning runs in numpy;
+summing postings and completing candidates run in compiled loops (``_kernels``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import logging
 import math
 import os
-import threading
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -33,7 +33,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from retrieval._postings import Postings, build_postings, popcount
+from retrieval._kernels import accumulate, complete
+from retrieval._postings import Postings, build_postings
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +73,13 @@ _RESEED_VOLUME = 30_000
 _RESEED_DEPTH = 1024
 _RESEED_LISTS = 1
 _RESEED_GAIN = 1.2
-# With more than _REFINE_RATIO times this many candidates after the gather, the
-# batch with the best partial scores is completed first to raise theta.
-_REFINE_BATCH = 256
-_REFINE_RATIO = 8
 # Gathering a candidate posting costs roughly this many dense posting updates.
-_GATHER_COST = 4
+_GATHER_COST = 2
 # Cost of completing a candidate from a cut list, relative to gathering a posting.
 _SEARCH_PROBE = 8.0
 _BITMAP_PROBE = 1.0
-# Above one candidate per this many postings, a sparse lookup scans the whole list.
-_SCAN_RATIO = 16
 # Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
-# Candidates completed exactly in the first round of best-first scoring.
-_FIRST_BATCH = 256
-_BATCH_GROWTH = 4
-# Gathered postings are sorted when fewer than one per this many passages, else
-# accumulated into dense per-passage arrays.
-_SORT_RATIO = 128
 
 
 class _Term(NamedTuple):
@@ -115,16 +104,13 @@ class BM25Engine:
 
     def __init__(self, postings: Postings, *, k1: float, b: float, epsilon: float) -> None:
         self._p = postings
-        # Plain ndarray views: memmap's Python-level indexing hooks cost more than
-        # the small lookups the query path makes.
-        for name in _MAPPED:
-            setattr(self, f"_{name}", getattr(postings, name).view(np.ndarray))
-        self._gains = postings.gains
-        self._idf = postings.idf
-        self._offsets = postings.offsets
-        self._run_offsets = postings.run_offsets
-        self._run_pairs = postings.run_pairs
-        self._run_stops = postings.run_stops
+        # Read-only plain ndarray views, whether built in memory or memory-mapped:
+        # memmap's Python-level indexing hooks cost more than the small lookups the
+        # query path makes, and the compiled kernels then see one array type.
+        for name in (*_MAPPED, "gains", "idf", "offsets", "run_offsets", "run_pairs", "run_stops"):
+            view = getattr(postings, name).view(np.ndarray)
+            view.flags.writeable = False
+            setattr(self, f"_{name}", view)
         self._sparse_offsets = postings.sparse_offsets
         self._slot = np.full(len(postings.vocab), -1, dtype=np.int64)
         self._slot[postings.dense_terms] = np.arange(len(postings.dense_terms))
@@ -134,7 +120,6 @@ class BM25Engine:
         self.k1 = k1
         self.b = b
         self.epsilon = epsilon
-        self._local = threading.local()
 
     @classmethod
     def build(
@@ -153,7 +138,16 @@ class BM25Engine:
             len(postings.vocab),
             len(postings.docs),
         )
-        return cls(postings, k1=k1, b=b, epsilon=epsilon)
+        engine = cls(postings, k1=k1, b=b, epsilon=epsilon)
+        engine.warm_up()
+        return engine
+
+    def warm_up(self) -> None:
+        """Compile the query kernels for this index's array types, or load them from
+        numba's on-disk cache: the first process after an install pays a few seconds
+        of compilation, so an index build pays it rather than the first question."""
+        self._gather([], [])
+        self._exact([], np.zeros(0, dtype=np.int64))
 
     # ---------------------------------------------------------------- lookups
 
@@ -207,44 +201,6 @@ class BM25Engine:
         gain = float(self._gains[self._run_pairs[term.runs]])
         return max(term.mult * term.idf * gain, 0.0)
 
-    def _lookup(self, term: _Term, cand: np.ndarray) -> np.ndarray:
-        """Query-weighted weight of the term in each passage of cand (0 if absent)."""
-        if term.slot >= 0:
-            word = cand >> 6
-            shift = (cand & 63).astype(np.uint64)
-            words = self._bitmaps[term.slot][word]
-            hit = ((words >> shift) & np.uint64(1)).astype(bool)
-            below = words & ((np.uint64(1) << shift) - np.uint64(1))
-            pos = self._ranks[term.slot][word] + popcount(below)
-        else:
-            block = self._sorted_docs[term.sparse : term.sparse + term.stop - term.start]
-            if len(cand) * _SCAN_RATIO > len(block):
-                return self._lookup_by_scan(term, block, cand)
-            pos = np.searchsorted(block, cand)
-            np.minimum(pos, len(block) - 1, out=pos)
-            hit = block[pos] == cand
-        out = np.zeros(len(cand))
-        found = self._gains[self._sorted_pairs[term.start + pos[hit]]]
-        out[hit] = term.idf * found
-        return out * term.mult if term.mult != 1 else out
-
-    def _lookup_by_scan(self, term: _Term, block: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """_lookup for many candidates: one pass over the term's passage-ordered list
-        against a per-thread passage -> candidate map, instead of binary searches."""
-        local = self._local
-        if not hasattr(local, "slots"):
-            local.slots = np.zeros(self._n, dtype=np.int32)
-        slots = local.slots
-        slots[cand] = np.arange(1, len(cand) + 1, dtype=np.int32)
-        try:
-            index = slots[block]
-        finally:
-            slots[cand] = 0
-        pos = np.flatnonzero(index)
-        out = np.zeros(len(cand))
-        out[index[pos] - 1] = term.idf * self._gains[self._sorted_pairs[term.start + pos]]
-        return out * term.mult if term.mult != 1 else out
-
     # ---------------------------------------------------------------- scoring
 
     def get_scores(self, query_tokens: Sequence[str]) -> np.ndarray:
@@ -271,18 +227,68 @@ class BM25Engine:
             return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
         total = sum(t.stop - t.start for t in terms)
         if total <= _SMALL_QUERY:
-            docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
-            weights = np.concatenate([self._weights(t, t.stop - t.start) for t in terms])
-            cand, inverse = np.unique(docs, return_inverse=True)
-            return _top_k(cand, np.bincount(inverse, weights, minlength=len(cand)), k)
+            cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
+            return _top_k(cand, scores, k)
         if len(terms) > _MAX_MASK_TERMS or any(t.idf < 0 for t in terms):
             return self._search_dense(terms, k, -math.inf)
         return self._search_pruned(terms, k, total)
 
+    def _kernel_lists(self, terms: list[_Term]) -> tuple[np.ndarray, ...]:
+        """Per-list arrays the complete kernel reads."""
+        return (
+            np.array([t.start for t in terms], dtype=np.int64),
+            np.array([t.idf for t in terms]),
+            np.array([t.mult for t in terms], dtype=np.int64),
+            np.array([t.slot for t in terms], dtype=np.int64),
+            np.array([t.sparse for t in terms], dtype=np.int64),
+            np.array([t.stop - t.start for t in terms], dtype=np.int64),
+        )
+
+    def _complete(
+        self,
+        terms: list[_Term],
+        cand: np.ndarray,
+        partial: np.ndarray,
+        seen: np.ndarray,
+        missing: np.ndarray,
+        k: int,
+        budget: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact scores of the candidates that can still reach budget (see
+        _kernels.complete); missing[j] is 0 for lists read whole."""
+        num = len(terms)
+        probes = np.array(
+            sorted((j for j in range(num) if missing[j] > 0), key=lambda j: -missing[j]),
+            dtype=np.int64,
+        )
+        absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
+        out_docs = np.empty(len(cand), dtype=np.int64)
+        out_scores = np.empty(len(cand))
+        found = complete(
+            cand,
+            partial,
+            seen,
+            probes,
+            missing,
+            absent @ missing,
+            k,
+            budget,
+            self._kernel_lists(terms),
+            (self._bitmaps, self._ranks, self._sorted_pairs, self._sorted_docs, self._gains),
+            out_docs,
+            out_scores,
+        )
+        return out_docs[:found], out_scores[:found]
+
     def _exact(self, terms: list[_Term], cand: np.ndarray) -> np.ndarray:
-        scores = np.zeros(len(cand))
-        for term in terms:
-            scores += self._lookup(term, cand)
+        """Exact scores of the passages in cand."""
+        cand = cand.astype(np.int64, copy=False)
+        size = len(cand)
+        # every list is probed (nonzero bounds); nothing is pruned below budget -inf
+        missing = np.ones(len(terms))
+        _, scores = self._complete(
+            terms, cand, np.zeros(size), np.zeros(size, dtype=np.int64), missing, 0, -math.inf
+        )
         return scores
 
     def _search_pruned(self, terms: list[_Term], k: int, total: int) -> list[tuple[int, float]]:
@@ -331,53 +337,8 @@ class BM25Engine:
                 for n, size, top in zip(taken, lengths, best, strict=True)
             ]
         )
-        complete = np.array([n == size for n, size in zip(taken, lengths, strict=True)])
-        num = len(terms)
-        absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
-        upper = partial + (absent @ missing)[seen]
-        if len(partial) >= k:
-            # partial scores are lower bounds (no negative weights here)
-            kth = float(np.partition(partial, len(partial) - k)[len(partial) - k])
-            budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-        keep = np.flatnonzero(upper >= budget)
-        cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
-        batch = max(k, _REFINE_BATCH)
-        if len(cand) > batch * _REFINE_RATIO:
-            # Many candidates survive a weak theta. The best partial scores mostly
-            # belong to the best passages: completing a batch of them exactly raises
-            # theta before every candidate is probed.
-            top = np.argpartition(partial, len(partial) - batch)[len(partial) - batch :]
-            top = top[np.argsort(cand[top])]
-            docs, scores, mask = cand[top], partial[top], seen[top]
-            for j, term in enumerate(terms):
-                need = np.flatnonzero((mask & (1 << j)) == 0)
-                if not complete[j] and len(need):
-                    scores[need] += self._lookup(term, docs[need])
-            kth = float(np.partition(scores, batch - k)[batch - k])
-            if kth - (1e-9 * abs(kth) + 1e-12) > budget:
-                budget = kth - (1e-9 * abs(kth) + 1e-12)
-                keep = np.flatnonzero(upper >= budget)
-                cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
-        # A bitmap probe settles cheaply that a candidate lacks a frequent term: its
-        # bound then loses that list's cutoff and it needs no lookup there. Largest
-        # cutoffs first, dropping hopeless candidates after each list.
-        for j in sorted(range(num), key=lambda j: -missing[j]):
-            term = terms[j]
-            if complete[j] or term.slot < 0 or missing[j] == 0:
-                continue
-            probe = np.flatnonzero((seen & (1 << j)) == 0)
-            docs = cand[probe]
-            words = self._bitmaps[term.slot][docs >> 6]
-            present = (words >> (docs & 63).astype(np.uint64)) & np.uint64(1)
-            absent_now = probe[present == 0]
-            upper[absent_now] -= missing[j]
-            seen[absent_now] |= 1 << j
-            keep = np.flatnonzero(upper >= budget)
-            cand, partial, seen, upper = cand[keep], partial[keep], seen[keep], upper[keep]
-        keep = upper >= budget
-        return self._best_first(
-            terms, k, cand[keep], partial[keep], seen[keep], upper[keep], budget, complete
-        )
+        docs, scores = self._complete(terms, cand, partial, seen, missing, k, budget)
+        return _top_k(docs, scores, k)
 
     def _reseed(
         self,
@@ -472,89 +433,37 @@ class BM25Engine:
     def _gather(
         self, terms: list[_Term], taken: list[int]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct passages of the given impact prefixes, their partial scores and the
-        bit set of lists each was seen in.
-
-        Many postings are accumulated densely over passage ids rather than sorted; a
-        prefix holds a passage at most once, so a passage is reported once, from the
-        first list it occurs in.
-        """
-        touched = np.concatenate(
-            [self._docs[t.start : t.start + n] for t, n in zip(terms, taken, strict=True)]
+        """Distinct passages of the given impact prefixes, their partial scores and
+        the bit set of lists each was seen in."""
+        size = min(sum(taken), self._n)
+        cand = np.empty(size, dtype=np.int64)
+        partial = np.empty(size)
+        seen = np.empty(size, dtype=np.int64)
+        found = accumulate(
+            self._docs,
+            self._run_pairs,
+            self._run_stops,
+            self._gains,
+            np.array([t.start for t in terms], dtype=np.int64),
+            np.array(taken, dtype=np.int64),
+            np.array([t.runs for t in terms], dtype=np.int64),
+            np.array([t.idf for t in terms]),
+            np.array([t.mult for t in terms], dtype=np.int64),
+            self._n,
+            cand,
+            partial,
+            seen,
         )
-        gathered = np.concatenate([self._weights(t, n) for t, n in zip(terms, taken, strict=True)])
-        bits = np.concatenate([np.full(n, 1 << j) for j, n in enumerate(taken)])
-        if len(touched) * _SORT_RATIO < self._n:
-            cand, inverse = np.unique(touched, return_inverse=True)
-            partial = np.bincount(inverse, gathered, minlength=len(cand))
-            return cand, partial, np.bincount(inverse, bits, minlength=len(cand)).astype(np.int64)
-        partial = np.bincount(touched, gathered, minlength=self._n)[touched]
-        seen = np.bincount(touched, bits, minlength=self._n)[touched].astype(np.int64)
-        earlier = np.concatenate([np.full(n, (1 << j) - 1) for j, n in enumerate(taken)])
-        first = np.flatnonzero((seen & earlier) == 0)
-        return touched[first], partial[first], seen[first]
-
-    def _best_first(
-        self,
-        terms: list[_Term],
-        k: int,
-        cand: np.ndarray,
-        partial: np.ndarray,
-        seen: np.ndarray,
-        upper: np.ndarray,
-        budget: float,
-        complete: np.ndarray,
-    ) -> list[tuple[int, float]]:
-        """Complete candidates in batches of decreasing upper bound, stopping once the
-        remaining bounds are below the k-th best exact score found so far."""
-        done_docs, done_scores = [], []
-        batch = max(4 * k, _FIRST_BATCH)
-        best = np.empty(0)
-        alive = np.arange(len(cand))
-        while len(alive):
-            if len(alive) > batch:
-                bounds = upper[alive]
-                split = np.argpartition(bounds, len(bounds) - batch)
-                now, alive = (
-                    alive[split[len(bounds) - batch :]],
-                    alive[split[: len(bounds) - batch]],
-                )
-            else:
-                now, alive = alive, alive[:0]
-            now = now[np.argsort(cand[now])]  # sorted needles search faster
-            docs, scores, mask = cand[now], partial[now], seen[now]
-            for j, term in enumerate(terms):
-                if complete[j]:
-                    continue
-                need = np.flatnonzero((mask & (1 << j)) == 0)
-                if len(need):
-                    scores[need] += self._lookup(term, docs[need])
-            done_docs.append(docs)
-            done_scores.append(scores)
-            best = np.concatenate([best, scores])
-            if len(best) > k:
-                best = np.partition(best, len(best) - k)[len(best) - k :]
-            if len(best) >= k:
-                kth = float(best.min())
-                budget = max(budget, kth - (1e-9 * abs(kth) + 1e-12))
-            alive = alive[upper[alive] >= budget]
-            batch *= _BATCH_GROWTH
-        return _top_k(np.concatenate(done_docs), np.concatenate(done_scores), k)
+        return cand[:found], partial[:found], seen[:found]
 
     def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
-        """Exhaustive accumulation into a dense array; floor (below the k-th best
+        """Exhaustive accumulation of every posting; floor (below the k-th best
         score) narrows the selection."""
-        docs = np.concatenate([self._docs[t.start : t.stop] for t in terms])
-        weights = np.concatenate([self._weights(t, t.stop - t.start) for t in terms])
-        scores = np.bincount(docs, weights, minlength=self._n)
-        if floor > 0:
-            # Untouched passages score 0 < floor, so this keeps only touched ones.
-            cand = np.flatnonzero(scores >= floor)
-        else:
-            touched = np.zeros(self._n, dtype=bool)
-            touched[docs] = True
-            cand = np.flatnonzero(touched)
-        return _top_k(cand, scores[cand], k)
+        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
+        if floor > -math.inf:
+            keep = np.flatnonzero(scores >= floor)
+            cand, scores = cand[keep], scores[keep]
+        return _top_k(cand, scores, k)
 
     # ------------------------------------------------------------ persistence
 

@@ -1,0 +1,225 @@
+"""Compiled inner loops of BM25Engine's query path.
+
+numba compiles these on first use and caches the machine code on disk (next to
+this file, or under ``NUMBA_CACHE_DIR``), so only the first process after an
+install pays for compilation; later processes load the cached code. The loops
+release the GIL, so searches in worker threads do not block an event loop.
+
+Weights are computed with the same float operations as ``BM25Engine._weights``
+(``idf * gain``, then times the query multiplicity) and summed in list order, so
+results equal the numpy formulation.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+def _compiled(function):
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache location: compile in each process
+        return numba.njit(nogil=True)(function)
+
+
+# Passages are accumulated one block of 2**_BLOCK_BITS at a time, so the per-passage
+# sums (192 kB) stay in the CPU's cache instead of missing it on every posting, as
+# an accumulator over the whole corpus would.
+_BLOCK_BITS = 14
+
+
+@_compiled
+def accumulate(
+    docs,  # int32 [postings]: impact order, ascending passage within each run
+    run_pairs,  # pair id of each run
+    run_stops,  # int32 end of each run, relative to its term's block
+    gains,  # float64 [pair ids]
+    starts,  # int64 [lists]: block start of each list in docs
+    counts,  # int64 [lists]: postings taken from the front of each list
+    first_runs,  # int64 [lists]: first run of each list
+    idfs,  # float64 [lists]
+    mults,  # int64 [lists]: occurrences of the term in the query
+    num_passages,
+    cand,  # int64 out: distinct passages
+    partial,  # float64 out: their summed weights
+    seen,  # int64 out: bit j set if seen in list j (bit 31 for lists past 31)
+):
+    """Sum the weights of the first counts[j] postings of each list j per passage;
+    returns how many distinct passages were written to cand/partial/seen.
+
+    Every run of equal weight holds its passages in ascending order, so one cursor
+    per run walks the postings block by block of passages, adding into a small
+    block-sized accumulator. A passage's weights are added in list order.
+    """
+    size = 1 << _BLOCK_BITS
+    mask = size - 1
+    num_runs = 0
+    for j in range(len(starts)):
+        done = 0
+        run = first_runs[j]
+        while done < counts[j]:
+            done = min(np.int64(run_stops[run]), counts[j])
+            run += 1
+            num_runs += 1
+    lo = np.empty(num_runs, np.int64)
+    hi = np.empty(num_runs, np.int64)
+    weights = np.empty(num_runs)
+    list_bits = np.empty(num_runs, np.uint32)
+    r = 0
+    for j in range(len(starts)):
+        done = 0
+        run = first_runs[j]
+        while done < counts[j]:
+            stop = min(np.int64(run_stops[run]), counts[j])
+            weight = idfs[j] * gains[run_pairs[run]]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            lo[r] = starts[j] + done
+            hi[r] = starts[j] + stop
+            weights[r] = weight
+            list_bits[r] = np.uint32(1) << np.uint32(min(j, 31))
+            done = stop
+            run += 1
+            r += 1
+    acc = np.zeros(size)
+    bits = np.zeros(size, np.uint32)
+    found = 0
+    for block in range((num_passages + mask) >> _BLOCK_BITS):
+        limit = (block + 1) << _BLOCK_BITS
+        first = found
+        for r in range(num_runs):
+            p = lo[r]
+            weight = weights[r]
+            bit = list_bits[r]
+            while p < hi[r]:
+                d = docs[p]
+                if d >= limit:
+                    break
+                local = d & mask
+                if bits[local] == 0:
+                    cand[found] = d
+                    found += 1
+                acc[local] += weight
+                bits[local] |= bit
+                p += 1
+            lo[r] = p
+        for i in range(first, found):
+            local = cand[i] & mask
+            partial[i] = acc[local]
+            seen[i] = bits[local]
+            acc[local] = 0.0
+            bits[local] = 0
+    return found
+
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+@_compiled
+def _popcount(x):
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> np.uint64(56)
+
+
+@_compiled
+def _weight(j, d, lists, index):
+    """Query-weighted weight of list j's term in passage d (0 if absent)."""
+    starts, idfs, mults, slots, sparse_starts, lengths = lists
+    bitmaps, ranks, sorted_pairs, sorted_docs, gains = index
+    slot = slots[j]
+    if slot >= 0:
+        word = bitmaps[slot, d >> 6]
+        shift = np.uint64(d & 63)
+        if (word >> shift) & np.uint64(1) == 0:
+            return 0.0
+        below = word & ((np.uint64(1) << shift) - np.uint64(1))
+        pos = np.int64(ranks[slot, d >> 6]) + np.int64(_popcount(below))
+    else:
+        base = sparse_starts[j]
+        lo, hi = base, base + lengths[j]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if sorted_docs[mid] < d:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == base + lengths[j] or sorted_docs[lo] != d:
+            return 0.0
+        pos = lo - base
+    weight = idfs[j] * gains[sorted_pairs[starts[j] + pos]]
+    if mults[j] != 1:
+        weight = weight * mults[j]
+    return weight
+
+
+@_compiled
+def complete(
+    cand,  # int64 [candidates]
+    partial,  # float64 [candidates]: weights summed over the lists each was seen in
+    seen,  # int64 [candidates]: bit j set if seen in list j
+    probes,  # int64: lists to look candidates up in, largest missing first
+    missing,  # float64 [lists]: bound on list j's weight where a candidate was not seen
+    rest_of,  # float64 [1 << lists]: sum of missing[j] over probe lists j not in a mask
+    k,  # keep raising budget to the k-th best exact score (0: never)
+    budget,  # scores below this cannot make the answer
+    lists,  # per list: (block start, idf, query multiplicity, bitmap slot or -1,
+    #         block start in sorted_docs, length)
+    index,  # (bitmaps, ranks, sorted_pairs, sorted_docs, gains)
+    out_docs,  # int64 out
+    out_scores,  # float64 out
+):
+    """Exact scores of the candidates that can still reach budget, in candidate order;
+    returns how many were written. A candidate is dropped as soon as its partial score
+    plus the bounds of the lists it was not looked up in yet falls below budget."""
+    top = np.full(max(k, 1), -np.inf)
+    low = 0
+    found = 0
+    for i in range(len(cand)):
+        mask = seen[i]
+        score = partial[i]
+        rest = rest_of[mask]
+        if score + rest < budget:
+            continue
+        d = cand[i]
+        # Bitmap probes first: they are cheap, and a frequent term's absence lowers
+        # the bound without touching the larger per-posting arrays.
+        bitmaps = index[0]
+        slots = lists[3]
+        for j in probes:
+            slot = slots[j]
+            if slot < 0 or mask & (np.int64(1) << j):
+                continue
+            if (bitmaps[slot, d >> 6] >> np.uint64(d & 63)) & np.uint64(1) == 0:
+                mask |= np.int64(1) << j
+                rest -= missing[j]
+        if score + rest < budget:
+            continue
+        alive = True
+        for j in probes:
+            if mask & (np.int64(1) << j):
+                continue
+            rest -= missing[j]
+            score += _weight(j, d, lists, index)
+            if score + rest < budget:
+                alive = False
+                break
+        if not alive or score < budget:
+            continue
+        out_docs[found] = d
+        out_scores[found] = score
+        found += 1
+        if k > 0 and score > top[low]:
+            top[low] = score
+            low = np.argmin(top)
+            kth = top[low]
+            if kth > -np.inf:
+                floor = kth - (1e-9 * abs(kth) + 1e-12)
+                if floor > budget:
+                    budget = floor
+    return found
