@@ -145,7 +145,8 @@ class BM25Engine:
     def warm_up(self) -> None:
         """Compile the query kernels for this index's array types, or load them from
         numba's on-disk cache: the first process after an install pays a few seconds
-        of compilation, so an index build pays it rather than the first question."""
+        of compilation, so building or loading an index pays it rather than the first
+        question."""
         self._gather([], [])
         self._exact([], np.zeros(0, dtype=np.int64))
 
@@ -590,9 +591,11 @@ class BM25Engine:
             average_idf=float(meta["average_idf"]),
             **arrays,
         )
-        return cls(
+        engine = cls(
             postings, k1=float(meta["k1"]), b=float(meta["b"]), epsilon=float(meta["epsilon"])
         )
+        engine.warm_up()
+        return engine
 
 
 def _top_k(cand: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -65,6 +65,7 @@ def test_runtime_copies_the_venv_and_seeds_from_the_builder() -> None:
     assert f"PATH={VENV}/bin:$PATH" in env
     assert f"CORPUSBOT_CORPUS={SEEDS}" in env
     assert "CORPUSBOT_DB=/var/lib/corpusbot/" in env
+    assert "NUMBA_CACHE_DIR=/var/lib/corpusbot/" in env  # writable by the bot's user
     assert any("/var/lib/corpusbot" in v for v in args_of(runtime, "VOLUME"))
 
 

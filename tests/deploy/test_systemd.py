@@ -72,6 +72,11 @@ def test_service_settings_the_deployment_relies_on() -> None:
     assert d["EnvironmentFile"] == ["-/etc/corpusbot/env"]
     assert d["StateDirectory"] == ["corpusbot"]
     assert "CORPUSBOT_DB=%S/corpusbot/corpusbot.db" in d["Environment"]
+    # compiled retrieval kernels are cached in a directory the service may write
+    assert "NUMBA_CACHE_DIR=%C/corpusbot" in d["Environment"]
+    assert d["CacheDirectory"] == ["corpusbot"]
+    # the kernels need executable memory
+    assert "MemoryDenyWriteExecute" not in d
     assert d["KillSignal"] == ["SIGTERM"]
     assert d["Restart"] == ["on-failure"]
     for key in ("ProtectSystem", "ProtectHome", "PrivateTmp", "NoNewPrivileges"):
