@@ -41,12 +41,14 @@ def accumulate(
     idfs,  # float64 [lists]
     mults,  # int64 [lists]: occurrences of the term in the query
     num_passages,
+    floor,  # passages summing to less are left out
     cand,  # int64 out: distinct passages
     partial,  # float64 out: their summed weights
     seen,  # int64 out: bit j set if seen in list j (bit 31 for lists past 31)
 ):
     """Sum the weights of the first counts[j] postings of each list j per passage;
-    returns how many distinct passages were written to cand/partial/seen.
+    returns how many distinct passages reaching floor were written to
+    cand/partial/seen.
 
     Every run of equal weight holds its passages in ascending order, so one cursor
     per run walks the postings block by block of passages, adding into a small
@@ -104,12 +106,18 @@ def accumulate(
                 bits[local] |= bit
                 p += 1
             lo[r] = p
+        kept = first
         for i in range(first, found):
-            local = cand[i] & mask
-            partial[i] = acc[local]
-            seen[i] = bits[local]
+            d = cand[i]
+            local = d & mask
+            if acc[local] >= floor:
+                cand[kept] = d
+                partial[kept] = acc[local]
+                seen[kept] = bits[local]
+                kept += 1
             acc[local] = 0.0
             bits[local] = 0
+        found = kept
     return found
 
 

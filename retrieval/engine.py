@@ -432,10 +432,10 @@ class BM25Engine:
         return ratios, prefix, volume, plan
 
     def _gather(
-        self, terms: list[_Term], taken: list[int]
+        self, terms: list[_Term], taken: list[int], floor: float = -math.inf
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct passages of the given impact prefixes, their partial scores and
-        the bit set of lists each was seen in."""
+        """Distinct passages of the given impact prefixes whose partial scores reach
+        floor, those scores and the bit set of lists each was seen in."""
         size = min(sum(taken), self._n)
         cand = np.empty(size, dtype=np.int64)
         partial = np.empty(size)
@@ -451,6 +451,7 @@ class BM25Engine:
             np.array([t.idf for t in terms]),
             np.array([t.mult for t in terms], dtype=np.int64),
             self._n,
+            floor,
             cand,
             partial,
             seen,
@@ -460,10 +461,7 @@ class BM25Engine:
     def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
         """Exhaustive accumulation of every posting; floor (below the k-th best
         score) narrows the selection."""
-        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
-        if floor > -math.inf:
-            keep = np.flatnonzero(scores >= floor)
-            cand, scores = cand[keep], scores[keep]
+        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms], floor)
         return _top_k(cand, scores, k)
 
     # ------------------------------------------------------------ persistence
