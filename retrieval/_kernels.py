@@ -38,6 +38,7 @@ def accumulate(
     starts,  # int64 [lists]: block start of each list in docs
     counts,  # int64 [lists]: postings taken from the front of each list
     first_runs,  # int64 [lists]: first run of each list
+    last_runs,  # int64 [lists]: end of each list's runs
     idfs,  # float64 [lists]
     mults,  # int64 [lists]: occurrences of the term in the query
     num_passages,
@@ -56,19 +57,13 @@ def accumulate(
     """
     size = 1 << _BLOCK_BITS
     mask = size - 1
+    # at most every run of each list; only the runs the counts reach are filled
+    most = np.sum(last_runs - first_runs)
+    lo = np.empty(most, np.int64)
+    hi = np.empty(most, np.int64)
+    weights = np.empty(most)
+    list_bits = np.empty(most, np.uint32)
     num_runs = 0
-    for j in range(len(starts)):
-        done = 0
-        run = first_runs[j]
-        while done < counts[j]:
-            done = min(np.int64(run_stops[run]), counts[j])
-            run += 1
-            num_runs += 1
-    lo = np.empty(num_runs, np.int64)
-    hi = np.empty(num_runs, np.int64)
-    weights = np.empty(num_runs)
-    list_bits = np.empty(num_runs, np.uint32)
-    r = 0
     for j in range(len(starts)):
         done = 0
         run = first_runs[j]
@@ -77,13 +72,13 @@ def accumulate(
             weight = idfs[j] * gains[run_pairs[run]]
             if mults[j] != 1:
                 weight = weight * mults[j]
-            lo[r] = starts[j] + done
-            hi[r] = starts[j] + stop
-            weights[r] = weight
-            list_bits[r] = np.uint32(1) << np.uint32(min(j, 31))
+            lo[num_runs] = starts[j] + done
+            hi[num_runs] = starts[j] + stop
+            weights[num_runs] = weight
+            list_bits[num_runs] = np.uint32(1) << np.uint32(min(j, 31))
             done = stop
             run += 1
-            r += 1
+            num_runs += 1
     acc = np.zeros(size)
     bits = np.zeros(size, np.uint32)
     found = 0

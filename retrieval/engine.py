@@ -448,6 +448,7 @@ class BM25Engine:
             np.array([t.start for t in terms], dtype=np.int64),
             np.array(taken, dtype=np.int64),
             np.array([t.runs for t in terms], dtype=np.int64),
+            np.array([t.runs_stop for t in terms], dtype=np.int64),
             np.array([t.idf for t in terms]),
             np.array([t.mult for t in terms], dtype=np.int64),
             self._n,
