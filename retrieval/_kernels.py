@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from retrieval._postings import LOW_BITS
+
 
 def _compiled(function):
     try:
@@ -116,6 +118,8 @@ def accumulate(
     return found
 
 
+_LOW_MASK = (1 << LOW_BITS) - 1
+
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
 _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
@@ -133,8 +137,8 @@ def _popcount(x):
 @_compiled
 def _weight(j, d, lists, index):
     """Query-weighted weight of list j's term in passage d (0 if absent)."""
-    starts, idfs, mults, slots, sparse_starts, lengths = lists
-    bitmaps, ranks, sorted_pairs, sorted_docs, gains = index
+    starts, idfs, mults, slots, first_groups, last_groups = lists
+    bitmaps, ranks, sorted_pairs, group_highs, group_starts, sparse_lows, gains = index
     slot = slots[j]
     if slot >= 0:
         word = bitmaps[slot, d >> 6]
@@ -144,17 +148,30 @@ def _weight(j, d, lists, index):
         below = word & ((np.uint64(1) << shift) - np.uint64(1))
         pos = np.int64(ranks[slot, d >> 6]) + np.int64(_popcount(below))
     else:
-        base = sparse_starts[j]
-        lo, hi = base, base + lengths[j]
+        # the group of d's high part, then d's low part within it
+        high = d >> LOW_BITS
+        lo, hi = first_groups[j], last_groups[j]
         while lo < hi:
             mid = (lo + hi) >> 1
-            if sorted_docs[mid] < d:
+            if group_highs[mid] < high:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo == base + lengths[j] or sorted_docs[lo] != d:
+        if lo == last_groups[j] or group_highs[lo] != high:
             return 0.0
-        pos = lo - base
+        low = d & _LOW_MASK
+        end = group_starts[lo + 1]
+        lo = group_starts[lo]
+        hi = end
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if sparse_lows[mid] < low:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == end or sparse_lows[lo] != low:
+            return 0.0
+        pos = lo - group_starts[first_groups[j]]
     weight = idfs[j] * gains[sorted_pairs[starts[j] + pos]]
     if mults[j] != 1:
         weight = weight * mults[j]
@@ -172,8 +189,8 @@ def complete(
     k,  # keep raising budget to the k-th best exact score (0: never)
     budget,  # scores below this cannot make the answer
     lists,  # per list: (block start, idf, query multiplicity, bitmap slot or -1,
-    #         block start in sorted_docs, length)
-    index,  # (bitmaps, ranks, sorted_pairs, sorted_docs, gains)
+    #         first group, end of its groups)
+    index,  # (bitmaps, ranks, sorted_pairs, group_highs, group_starts, sparse_lows, gains)
     out_docs,  # int64 out
     out_scores,  # float64 out
 ):

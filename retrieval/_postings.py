@@ -7,6 +7,11 @@ weight: the weight is recomputed with the same float operations as rank-bm25,
 hence exactly. Ids are numbered by decreasing g, so ordering a term's postings
 by id is ordering them by decreasing weight (its impact order), and in impact
 order the ids form a few long runs, stored run-length encoded.
+
+Exact lookups of one passage's weight need each term's passages in passage order.
+Frequent terms keep a bitmap. The others keep the low 16 bits of each passage id,
+grouped by the high bits: a small per-term directory lists the high parts present
+and where each group starts, which halves the largest lookup array.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ import numpy as np
 _CHUNK_TOKENS = 250_000
 # Largest (tf, length) key space mapped with a dense lookup table.
 _DENSE_KEYS = 1 << 26
+# Passage ids in the sparse lookup lists are split into a directory of high parts
+# and the low LOW_BITS bits per posting.
+LOW_BITS = 16
 
 
 def okapi_idf(doc_freq: np.ndarray, num_passages: int, epsilon: float) -> tuple[np.ndarray, float]:
@@ -64,8 +72,10 @@ class Postings:
     run_pairs: np.ndarray  # uint16/uint32 [runs]: the pair id of a run (impact order)
     run_stops: np.ndarray  # int32 [runs]: end of a run, relative to its term's block
     sorted_pairs: np.ndarray  # uint16/uint32 [postings]: pair ids in passage order
-    sparse_offsets: np.ndarray  # int64 [terms + 1]: block in sorted_docs (empty if dense)
-    sorted_docs: np.ndarray  # int32: passage order, sparse terms only
+    group_offsets: np.ndarray  # int64 [terms + 1]: each term's groups (none if dense)
+    group_highs: np.ndarray  # uint16 [groups]: passage id >> LOW_BITS, ascending per term
+    group_starts: np.ndarray  # int64 [groups + 1]: where each group starts in sparse_lows
+    sparse_lows: np.ndarray  # uint16: low bits of passage ids, passage order, sparse terms
     dense_terms: np.ndarray  # int32 [dense]: terms stored as bitmaps
     bitmaps: np.ndarray  # uint64 [dense, words]: bit d set if passage d has the term
     ranks: np.ndarray  # int32 [dense, words]: set bits before each word
@@ -140,11 +150,10 @@ def build_postings(
         bitmaps[slot] = words
         bits = popcount(words)
         ranks[slot] = np.cumsum(bits) - bits
-    sparse_freq = np.where(dense, 0, doc_freq)
-    sparse_offsets = np.zeros(num_terms + 1, dtype=np.int64)
-    np.cumsum(sparse_freq, out=sparse_offsets[1:])
-    sorted_docs = doc[~dense[term]]
-    del doc, term
+    sparse = ~dense[term]
+    group_offsets, group_highs, group_starts = _groups(term[sparse], doc[sparse], num_terms)
+    sparse_lows = (doc[sparse] & ((1 << LOW_BITS) - 1)).astype(np.uint16)
+    del doc, term, sparse
     return Postings(
         vocab=vocab,
         num_passages=n,
@@ -158,8 +167,10 @@ def build_postings(
         run_pairs=run_pairs,
         run_stops=run_stops,
         sorted_pairs=sorted_pairs,
-        sparse_offsets=sparse_offsets,
-        sorted_docs=sorted_docs,
+        group_offsets=group_offsets,
+        group_highs=group_highs,
+        group_starts=group_starts,
+        sparse_lows=sparse_lows,
         dense_terms=dense_terms,
         bitmaps=bitmaps,
         ranks=ranks,
@@ -207,6 +218,22 @@ def _runs(
     run_offsets = np.zeros(num_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(run_term, minlength=num_terms), out=run_offsets[1:])
     return run_offsets, pairs[first], stops.astype(np.int32)
+
+
+def _groups(
+    term: np.ndarray, doc: np.ndarray, num_terms: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directory of (term, passage) ordered postings grouped by passage id >> LOW_BITS:
+    each term's range of groups, each group's high part and start."""
+    high = doc >> LOW_BITS
+    starts = np.ones(len(doc), dtype=bool)
+    starts[1:] = (high[1:] != high[:-1]) | (term[1:] != term[:-1])
+    first = np.flatnonzero(starts)
+    del starts
+    group_offsets = np.zeros(num_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term[first], minlength=num_terms), out=group_offsets[1:])
+    group_starts = np.append(first, len(doc)).astype(np.int64)
+    return group_offsets, high[first].astype(np.uint16), group_starts
 
 
 def _chunks(lengths: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int]]:

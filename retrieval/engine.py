@@ -9,7 +9,8 @@ Layout (see ``_postings``): one CSR block per term, postings in impact order
 (decreasing weight) as passage ids plus run-length encoded ids into a table of
 tf parts, so a weight is ``idf * gains[pair]`` computed exactly as rank-bm25
 does. For exact lookups of a passage's weight, frequent terms keep a bitmap
-with rank counts and the others a passage-ordered copy of their passage ids.
+with rank counts and the others their passage ids in passage order, split into
+a directory of high parts and 16-bit low parts.
 
 Queries with one term read the top of its list; short queries are scored
 exhaustively; longer ones are pruned (``_search_pruned``) with exhaustive
@@ -39,7 +40,7 @@ from retrieval._postings import Postings, build_postings
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "corpusbot-bm25-impact"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _META = "meta.json"
 _VOCAB = "vocab.bin"
 _SEP = "\x00"
@@ -53,13 +54,17 @@ _ARRAYS = (
     "run_pairs",
     "run_stops",
     "sorted_pairs",
-    "sparse_offsets",
-    "sorted_docs",
+    "group_offsets",
+    "group_highs",
+    "group_starts",
+    "sparse_lows",
     "dense_terms",
     "bitmaps",
     "ranks",
 )
-_MAPPED = frozenset({"docs", "sorted_pairs", "sorted_docs", "bitmaps", "ranks"})
+_MAPPED = frozenset(
+    {"docs", "sorted_pairs", "group_highs", "group_starts", "sparse_lows", "bitmaps", "ranks"}
+)
 # Terms in at least this fraction of passages get a bitmap instead of a sorted list.
 _DENSE_FRACTION = 1 / 16
 # Below this many postings a query is scored exhaustively without pruning.
@@ -92,7 +97,8 @@ class _Term(NamedTuple):
     mult: int  # occurrences in the query
     idf: float
     slot: int  # bitmap row, or -1
-    sparse: int  # block start in sorted_docs
+    groups: int  # first group of its passage-ordered ids (none if it has a bitmap)
+    groups_stop: int
 
 
 class BM25Engine:
@@ -111,7 +117,7 @@ class BM25Engine:
             view = getattr(postings, name).view(np.ndarray)
             view.flags.writeable = False
             setattr(self, f"_{name}", view)
-        self._sparse_offsets = postings.sparse_offsets
+        self._group_offsets = postings.group_offsets
         self._slot = np.full(len(postings.vocab), -1, dtype=np.int64)
         self._slot[postings.dense_terms] = np.arange(len(postings.dense_terms))
         self._n = postings.num_passages
@@ -183,8 +189,11 @@ class BM25Engine:
                 idf = float(self._idf[tid])
                 slot = int(self._slot[tid])
                 runs, runs_stop = int(self._run_offsets[tid]), int(self._run_offsets[tid + 1])
-                sparse = int(self._sparse_offsets[tid])
-                out.append(_Term(start, stop, runs, runs_stop, mult, idf, slot, sparse))
+                groups = int(self._group_offsets[tid])
+                groups_stop = int(self._group_offsets[tid + 1])
+                out.append(
+                    _Term(start, stop, runs, runs_stop, mult, idf, slot, groups, groups_stop)
+                )
         return out
 
     def _weights(self, term: _Term, count: int) -> np.ndarray:
@@ -241,8 +250,8 @@ class BM25Engine:
             np.array([t.idf for t in terms]),
             np.array([t.mult for t in terms], dtype=np.int64),
             np.array([t.slot for t in terms], dtype=np.int64),
-            np.array([t.sparse for t in terms], dtype=np.int64),
-            np.array([t.stop - t.start for t in terms], dtype=np.int64),
+            np.array([t.groups for t in terms], dtype=np.int64),
+            np.array([t.groups_stop for t in terms], dtype=np.int64),
         )
 
     def _complete(
@@ -275,7 +284,15 @@ class BM25Engine:
             k,
             budget,
             self._kernel_lists(terms),
-            (self._bitmaps, self._ranks, self._sorted_pairs, self._sorted_docs, self._gains),
+            (
+                self._bitmaps,
+                self._ranks,
+                self._sorted_pairs,
+                self._group_highs,
+                self._group_starts,
+                self._sparse_lows,
+                self._gains,
+            ),
             out_docs,
             out_scores,
         )
@@ -580,7 +597,10 @@ class BM25Engine:
             or arrays["run_offsets"][-1] != len(arrays["run_pairs"])
             or len(arrays["run_stops"]) != len(arrays["run_pairs"])
             or len(arrays["sorted_pairs"]) != num_postings
-            or arrays["sparse_offsets"][-1] != len(arrays["sorted_docs"])
+            or len(arrays["group_offsets"]) != num_terms + 1
+            or arrays["group_offsets"][-1] != len(arrays["group_highs"])
+            or len(arrays["group_starts"]) != len(arrays["group_highs"]) + 1
+            or arrays["group_starts"][-1] != len(arrays["sparse_lows"])
         ):
             raise bad("array sizes are inconsistent")
         postings = Postings(

@@ -202,15 +202,20 @@ def test_load_rejects_other_versions_and_missing_directories(engine, tmp_path):
 
 @pytest.fixture(scope="module")
 def blocks():
-    corpus = _make_corpus(seed=11, num_passages=40_000, vocab_size=120)
+    corpus = _make_corpus(seed=11, num_passages=140_000, vocab_size=120)
+    # a rare term in id groups 0 and 2 only: passage 65543 is group 1's passage
+    # with the same low bits as 131079
+    for i in (7, 131_079):
+        corpus[i].append("rare")
     reference = BM25Okapi(corpus, k1=K1, b=B, epsilon=EPSILON)
     return corpus, reference, BM25Engine.build(corpus, k1=K1, b=B, epsilon=EPSILON)
 
 
 @pytest.mark.parametrize("query", [["w3", "w17", "w90"], ["w0", "w1", "common", "w119"]])
-def test_corpus_spanning_many_accumulator_blocks(blocks, mode, query):
-    """Passages are summed block by block (2**14 passages); a corpus of several
-    blocks, with lists crossing every block boundary, still scores exactly."""
+def test_corpus_spanning_many_blocks(blocks, mode, query):
+    """Passages are summed block by block (2**14 passages) and looked up in groups
+    of 2**16 passage ids; a corpus of several of each, with lists crossing every
+    boundary, still scores exactly."""
     corpus, reference, engine = blocks
     ref = reference.get_scores(query)
     hits = engine.search(query, 25)
@@ -221,3 +226,17 @@ def test_corpus_spanning_many_accumulator_blocks(blocks, mode, query):
     np.testing.assert_allclose([s for _, s in hits], ref[got], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ref[got], ref[want], rtol=1e-9, atol=1e-12)
     assert max(got) >= 1 << 14  # the answer is not confined to the first block
+
+
+def test_exact_lookups_in_every_id_group(blocks):
+    """Every passage's exact score, looked up term by term in bitmaps and in the
+    grouped passage-ordered lists, equals rank-bm25's."""
+    corpus, reference, engine = blocks
+    query = ["w90", "w3", "w119", "common", "w90", "rare"]
+    terms = engine._query_terms(query)
+    assert {t.slot >= 0 for t in terms} == {True, False}  # both kinds of lookup
+    assert any(t.groups_stop - t.groups > 1 for t in terms)  # lists span id groups
+    everyone = np.arange(len(corpus), dtype=np.int64)
+    np.testing.assert_allclose(
+        engine._exact(terms, everyone), reference.get_scores(query), rtol=1e-9, atol=1e-12
+    )
