@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -85,6 +86,31 @@ _SEARCH_PROBE = 8.0
 _BITMAP_PROBE = 1.0
 # Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
+# Candidate buffers of up to this many entries are kept per thread between queries:
+# writing into fresh arrays costs a page fault per 4 kB, more than the arithmetic
+# (gathering 93k postings: 2.0 ms into fresh arrays, 0.5 ms into reused ones).
+_SCRATCH_KEEP = 1 << 18
+
+
+class _Scratch(threading.local):
+    """Per-thread reusable output buffers of the kernels."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: type) -> np.ndarray:
+        """An uninitialised array of size entries; its contents are only valid until
+        this thread's next get(name)."""
+        if size > _SCRATCH_KEEP:
+            return np.empty(size, dtype=dtype)
+        array = self.arrays.get(name)
+        if array is None or len(array) < size:
+            capacity = min(max(size, 2 * len(array) if array is not None else 0), _SCRATCH_KEEP)
+            array = self.arrays[name] = np.empty(capacity, dtype=dtype)
+        return array[:size]
+
+
+_scratch = _Scratch()
 
 
 class _Term(NamedTuple):
@@ -265,15 +291,16 @@ class BM25Engine:
         budget: float,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact scores of the candidates that can still reach budget (see
-        _kernels.complete); missing[j] is 0 for lists read whole."""
+        _kernels.complete); missing[j] is 0 for lists read whole. The results are
+        per-thread buffers, valid until the thread's next _complete."""
         num = len(terms)
         probes = np.array(
             sorted((j for j in range(num) if missing[j] > 0), key=lambda j: -missing[j]),
             dtype=np.int64,
         )
         absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
-        out_docs = np.empty(len(cand), dtype=np.int64)
-        out_scores = np.empty(len(cand))
+        out_docs = _scratch.get("out_docs", len(cand), np.int64)
+        out_scores = _scratch.get("out_scores", len(cand), np.float64)
         found = complete(
             cand,
             partial,
@@ -307,7 +334,7 @@ class BM25Engine:
         _, scores = self._complete(
             terms, cand, np.zeros(size), np.zeros(size, dtype=np.int64), missing, 0, -math.inf
         )
-        return scores
+        return scores.copy()
 
     def _search_pruned(self, terms: list[_Term], k: int, total: int) -> list[tuple[int, float]]:
         """Top k without scoring every touched passage.
@@ -452,11 +479,12 @@ class BM25Engine:
         self, terms: list[_Term], taken: list[int], floor: float = -math.inf
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct passages of the given impact prefixes whose partial scores reach
-        floor, those scores and the bit set of lists each was seen in."""
+        floor, those scores and the bit set of lists each was seen in. The results are
+        per-thread buffers, valid until the thread's next _gather."""
         size = min(sum(taken), self._n)
-        cand = np.empty(size, dtype=np.int64)
-        partial = np.empty(size)
-        seen = np.empty(size, dtype=np.int64)
+        cand = _scratch.get("cand", size, np.int64)
+        partial = _scratch.get("partial", size, np.float64)
+        seen = _scratch.get("seen", size, np.int64)
         found = accumulate(
             self._docs,
             self._run_pairs,
