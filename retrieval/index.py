@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 3
 _CURRENT = "CURRENT"
 _HASH_CHUNK = 1 << 20
+# A build's token lists are freed about this many tokens at a time (see _release).
+_RELEASE_TOKENS = 500_000
+_OBJECT_TOKENS = 100
 # Ranking: how many passages are re-ranked, and the weight of their article's score.
 RERANK_DEPTH = 100
 DOC_WEIGHT = 0.5
@@ -58,15 +62,13 @@ class IndexUnavailable(Exception):
     """The index cannot be built or loaded; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileStamp:
+class FileStamp(NamedTuple):
     size: int
     mtime_ns: int
     sha256: str
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentInfo:
+class DocumentInfo(NamedTuple):
     doc_id: str
     title: str
     content_hash: str
@@ -110,7 +112,7 @@ class BuildReport:
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building.
+    """Pause the cyclic garbage collector while reading, building and saving.
 
     A build allocates millions of small acyclic objects (token lists), and the full
     collections they trigger hold the GIL for a tenth of a second or more, stalling a
@@ -123,6 +125,18 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _release(items: list) -> None:
+    """Empty a large list a slice at a time, about _RELEASE_TOKENS tokens per slice
+    (an object other than a token list counts as _OBJECT_TOKENS). Freeing a build's
+    millions of objects in one go holds the GIL for as long (0.4 s for 100,000
+    articles), while between slices a bot's event loop, which keeps answering during a
+    reindex, gets its turn."""
+    total = sum(len(item) if isinstance(item, list) else _OBJECT_TOKENS for item in items)
+    step = max(1, _RELEASE_TOKENS * len(items) // max(total, 1))
+    while items:
+        del items[-step:]
 
 
 def _sha256(path: Path) -> str:
@@ -156,6 +170,28 @@ def _fingerprint(stamps: dict[str, FileStamp]) -> str:
     return digest.hexdigest()
 
 
+class _Records(Sequence[DocumentInfo]):
+    """Document records kept as plain tuples of plain values, read as DocumentInfo.
+
+    The cyclic garbage collector stops tracking such tuples once it has seen them
+    (never a tuple subclass such as a NamedTuple), so the 100,000 records of a large
+    index add nothing to its full collections. As objects they made each full
+    collection take 85 ms, holding the GIL a bot's event loop needs."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):  # an int or a slice, as for a list
+        if isinstance(i, slice):
+            return [DocumentInfo._make(row) for row in self._rows[i]]
+        return DocumentInfo._make(self._rows[i])
+
+
 class Index:
     """Passages of a corpus with a BM25 engine over them."""
 
@@ -167,9 +203,9 @@ class Index:
         texts: bytes | mmap.mmap,
         offsets: np.ndarray,
         passage_doc: np.ndarray,
-        documents: list[DocumentInfo],
+        documents: Sequence[tuple],
         surfaces: dict[str, str],
-        stamps: dict[str, FileStamp],
+        stamps: dict[str, tuple[int, int, str]],
         skipped: list[SkippedFile],
         fingerprint: str,
     ) -> None:
@@ -178,11 +214,13 @@ class Index:
         self._texts = texts
         self._offsets = offsets
         self._passage_doc = passage_doc
-        self.documents = documents
-        self._doc_by_id = {d.doc_id: d for d in documents}
+        # DocumentInfo or plain tuples in its field order; kept as plain tuples
+        self.documents: Sequence[DocumentInfo] = _Records([tuple(d) for d in documents])
+        self._doc_by_id = {d[0]: i for i, d in enumerate(documents)}
         self._surfaces = surfaces
         self._surface_list: list[str] | None = None
-        self.stamps = stamps
+        # plain tuples too (see _Records): (size, mtime_ns, sha256)
+        self.stamps: dict[str, tuple[int, int, str]] = {k: tuple(v) for k, v in stamps.items()}
         self.skipped = skipped
         self.fingerprint = fingerprint
 
@@ -230,7 +268,10 @@ class Index:
         if progress is not None:
             progress("scoring", 0, 1)
         engine = BM25Engine.build(corpus_tokens)
-        doc_engine = BM25Engine.build([doc_tokens.get(d.doc_id, []) for d in documents])
+        _release(corpus_tokens)
+        doc_lists = [doc_tokens.pop(d.doc_id, []) for d in documents]
+        doc_engine = BM25Engine.build(doc_lists)
+        _release(doc_lists)
         if progress is not None:
             progress("scoring", 1, 1)
         encoded = [p.text.encode() for p in passages]
@@ -248,11 +289,14 @@ class Index:
             )
             start += count
         passage_doc = np.repeat(np.arange(len(documents), dtype=np.int32), counts)
+        texts = b"".join(encoded)
+        _release(encoded)
+        _release(passages)
         stamps = stamps or {}
         return cls(
             engine=engine,
             doc_engine=doc_engine,
-            texts=b"".join(encoded),
+            texts=texts,
             offsets=offsets,
             passage_doc=passage_doc,
             documents=infos,
@@ -286,7 +330,7 @@ class Index:
                 ]
                 for d in self.documents
             ],
-            "stamps": {k: [v.size, v.mtime_ns, v.sha256] for k, v in self.stamps.items()},
+            "stamps": {k: list(v) for k, v in self.stamps.items()},
             "skipped": [[s.name, s.reason] for s in self.skipped],
             "surfaces": self._surfaces,
         }
@@ -317,11 +361,9 @@ class Index:
             texts=texts,
             offsets=offsets,
             passage_doc=passage_doc,
-            documents=[
-                DocumentInfo(i, t, h, tuple(b), f, c) for i, t, h, b, f, c in meta["documents"]
-            ],
+            documents=[(i, t, h, tuple(b), f, c) for i, t, h, b, f, c in meta["documents"]],
             surfaces=meta["surfaces"],
-            stamps={k: FileStamp(*v) for k, v in meta["stamps"].items()},
+            stamps={k: tuple(v) for k, v in meta["stamps"].items()},
             skipped=[SkippedFile(n, r) for n, r in meta["skipped"]],
             fingerprint=meta["fingerprint"],
         )
@@ -338,10 +380,11 @@ class Index:
         return Passage(doc.doc_id, doc.title, i - doc.first_passage, text)
 
     def document(self, doc_id: str) -> DocumentInfo | None:
-        return self._doc_by_id.get(doc_id)
+        i = self._doc_by_id.get(doc_id)
+        return None if i is None else self.documents[i]
 
     def document_passages(self, doc_id: str) -> list[Passage]:
-        doc = self._doc_by_id.get(doc_id)
+        doc = self.document(doc_id)
         if doc is None:
             return []
         return [
@@ -505,6 +548,13 @@ def open_index(
     Raises CorpusError for an unusable corpus folder and IndexUnavailable if nothing can be
     indexed. CPU-bound when it rebuilds: call it off the event loop.
     """
+    with _gc_paused():
+        return _open_index(corpus, root, force=force, progress=progress)
+
+
+def _open_index(
+    corpus: Path, root: Path, *, force: bool, progress: Progress | None
+) -> tuple[Index, BuildReport]:
     started = time.perf_counter()
     previous, old = _previous_build(root)
     stamps = scan_corpus(corpus, previous)
@@ -541,8 +591,9 @@ def open_index(
         # Still usable from memory; the next start builds again.
         log.warning("could not save the index to %s: %s", root, exc)
     new = {d.doc_id: d.content_hash for d in loaded.documents}
+    _release(loaded.documents)
     report = BuildReport(
-        documents=len(loaded.documents),
+        documents=len(new),
         passages=index.num_passages,
         skipped=loaded.skipped,
         added=sorted(set(new) - set(old)),

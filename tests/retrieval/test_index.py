@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from rank_bm25 import BM25Okapi
 
 from retrieval.answer import answer_question
 from retrieval.corpus import CorpusError, load_corpus
-from retrieval.index import Index, IndexUnavailable, open_index
+from retrieval.index import Index, IndexUnavailable, _release, open_index
 from retrieval.passages import make_passages
 from retrieval.text import tokenize
 from tests.conftest import EMPLOYEE_004, WriteCorpus
@@ -289,3 +290,47 @@ def test_corpus_of_only_bad_files_names_them(write_corpus: WriteCorpus, tmp_path
     message = str(excinfo.value)
     assert "empty.txt: empty file" in message
     assert "binary.txt: binary" in message
+
+
+def test_a_rebuild_runs_without_the_cyclic_collector(seed_copy: Path, tmp_path: Path) -> None:
+    """Full collections during a build hold the GIL long enough to stall a bot's event
+    loop: the collector stays off from reading the articles to saving the index."""
+    states: list[tuple[str, bool]] = []
+    assert gc.isenabled()
+    open_index(
+        seed_copy,
+        tmp_path / "idx",
+        progress=lambda stage, done, total: states.append((stage, gc.isenabled())),
+    )
+    assert {stage for stage, _ in states} >= {"reading", "tokenizing", "scoring"}
+    assert not any(enabled for _, enabled in states)
+    assert gc.isenabled()
+
+
+def test_document_records_are_left_alone_by_the_collector(seed_copy: Path, tmp_path: Path) -> None:
+    """Per-article records are plain tuples, which the collector stops tracking, so a
+    large index adds no work to full collections."""
+    index, _ = open_index(seed_copy, tmp_path / "idx")
+    # a tuple is untracked once its items are: a collection may meet a record before
+    # its bylines tuple, and the next one untracks it
+    gc.collect()
+    gc.collect()
+    assert len(index.documents) == 5
+    assert not any(gc.is_tracked(row) for row in index.documents._rows)
+    assert not any(gc.is_tracked(stamp) for stamp in index.stamps.values())
+    assert index.document(index.documents[2].doc_id) == index.documents[2]
+    assert index.documents[1:3] == [index.documents[1], index.documents[2]]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [["tok"] * n for n in range(300)],
+        [object() for _ in range(1000)],
+        [["tok"] * 600_000, ["tok"]],
+        [],
+    ],
+)
+def test_release_empties_lists_of_any_shape(items: list) -> None:
+    _release(items)
+    assert items == []
