@@ -209,7 +209,8 @@ class Core:
         await self.db.close()
 
     async def _sync_documents(self) -> SyncReport:
-        docs = [(d.doc_id, d.content_hash, d.title) for d in self.index.documents]
+        # read in the repository's worker thread: the index is never changed in place
+        docs = ((d.doc_id, d.content_hash, d.title) for d in self.index.documents)
         return await self.db.documents.sync(docs, now=self.clock())
 
     # --- ask ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,51 +55,30 @@ class DocumentRepository:
         from `docs` are marked removed, and a removed id that reappears is added back
         keeping its original first_seen_at. Every present document gets last_seen_at=now.
         """
-        incoming: dict[str, tuple[str, str]] = {}
-        for doc_id, content_hash, title in docs:
-            if not doc_id:
-                raise ValueError("doc_id must be a non-empty string")
-            incoming[doc_id] = (content_hash, title)
-
-        added: list[str] = []
-        changed: list[str] = []
-        unchanged: list[str] = []
         async with self._db.transaction():
             rows = await self._db.fetchall(
                 "SELECT doc_id, content_hash, title, removed_at FROM documents"
             )
-            known = {row["doc_id"]: row for row in rows}
-            for doc_id, (content_hash, title) in incoming.items():
-                row = known.get(doc_id)
-                if row is None or row["removed_at"] is not None:
-                    added.append(doc_id)
-                elif (row["content_hash"], row["title"]) != (content_hash, title):
-                    changed.append(doc_id)
-                else:
-                    unchanged.append(doc_id)
-            removed = sorted(
-                doc_id
-                for doc_id, row in known.items()
-                if row["removed_at"] is None and doc_id not in incoming
+            # Comparing 100,000 documents is about 0.2 s of Python (measured 130-180 ms):
+            # in a thread, the event loop keeps its turns meanwhile.
+            report, upserts, touches, removals = await asyncio.to_thread(
+                _plan_sync, docs, rows, now
             )
-
             await self._db.executemany(
                 "INSERT INTO documents "
                 "(doc_id, content_hash, title, first_seen_at, last_seen_at, removed_at) "
                 "VALUES (?, ?, ?, ?, ?, NULL) "
                 "ON CONFLICT (doc_id) DO UPDATE SET content_hash = excluded.content_hash, "
                 "title = excluded.title, last_seen_at = excluded.last_seen_at, removed_at = NULL",
-                [(d, *incoming[d], now, now) for d in (*added, *changed)],
+                upserts,
             )
             await self._db.executemany(
-                "UPDATE documents SET last_seen_at = ? WHERE doc_id = ?",
-                [(now, d) for d in unchanged],
+                "UPDATE documents SET last_seen_at = ? WHERE doc_id = ?", touches
             )
             await self._db.executemany(
-                "UPDATE documents SET removed_at = ? WHERE doc_id = ?",
-                [(now, d) for d in removed],
+                "UPDATE documents SET removed_at = ? WHERE doc_id = ?", removals
             )
-        return SyncReport(added=added, changed=changed, removed=removed, unchanged=len(unchanged))
+        return report
 
     async def get(self, doc_id: str) -> DocumentRecord | None:
         """The document with this id (removed or not), or None."""
@@ -133,3 +113,35 @@ def _from_row(row: sqlite3.Row) -> DocumentRecord:
         last_seen_at=float(row["last_seen_at"]),
         removed_at=None if row["removed_at"] is None else float(row["removed_at"]),
     )
+
+
+def _plan_sync(
+    docs: Iterable[tuple[str, str, str]], rows: list[sqlite3.Row], now: float
+) -> tuple[SyncReport, list[tuple], list[tuple], list[tuple]]:
+    """DocumentRepository.sync's report and the parameters of its three statements
+    (upserts, last-seen updates, removals)."""
+    incoming: dict[str, tuple[str, str]] = {}
+    for doc_id, content_hash, title in docs:
+        if not doc_id:
+            raise ValueError("doc_id must be a non-empty string")
+        incoming[doc_id] = (content_hash, title)
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
+    known = {row["doc_id"]: row for row in rows}
+    for doc_id, (content_hash, title) in incoming.items():
+        row = known.get(doc_id)
+        if row is None or row["removed_at"] is not None:
+            added.append(doc_id)
+        elif (row["content_hash"], row["title"]) != (content_hash, title):
+            changed.append(doc_id)
+        else:
+            unchanged.append(doc_id)
+    removed = sorted(
+        doc_id
+        for doc_id, row in known.items()
+        if row["removed_at"] is None and doc_id not in incoming
+    )
+    report = SyncReport(added=added, changed=changed, removed=removed, unchanged=len(unchanged))
+    upserts = [(d, *incoming[d], now, now) for d in (*added, *changed)]
+    return report, upserts, [(now, d) for d in unchanged], [(now, d) for d in removed]
