@@ -135,6 +135,18 @@ def _popcount(x):
 
 
 @_compiled
+def _lower_bound(values, lo, hi, value):
+    """First position in values[lo:hi] (sorted) whose entry is not below value."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_compiled
 def _weight(j, d, lists, index):
     """Query-weighted weight of list j's term in passage d (0 if absent)."""
     starts, idfs, mults, slots, first_groups, last_groups = lists
@@ -149,29 +161,16 @@ def _weight(j, d, lists, index):
         pos = np.int64(ranks[slot, d >> 6]) + np.int64(_popcount(below))
     else:
         # the group of d's high part, then d's low part within it
-        high = d >> LOW_BITS
-        lo, hi = first_groups[j], last_groups[j]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if group_highs[mid] < high:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == last_groups[j] or group_highs[lo] != high:
+        high, low = d >> LOW_BITS, d & _LOW_MASK
+        first, last = first_groups[j], last_groups[j]
+        group = _lower_bound(group_highs, first, last, high)
+        if group == last or group_highs[group] != high:
             return 0.0
-        low = d & _LOW_MASK
-        end = group_starts[lo + 1]
-        lo = group_starts[lo]
-        hi = end
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if sparse_lows[mid] < low:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo == end or sparse_lows[lo] != low:
+        end = group_starts[group + 1]
+        at = _lower_bound(sparse_lows, group_starts[group], end, low)
+        if at == end or sparse_lows[at] != low:
             return 0.0
-        pos = lo - group_starts[first_groups[j]]
+        pos = at - group_starts[first]
     weight = idfs[j] * gains[sorted_pairs[starts[j] + pos]]
     if mults[j] != 1:
         weight = weight * mults[j]
