@@ -94,9 +94,7 @@ class Database:
         conn = self._connection()
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
-            row = await cursor.fetchone()
-        mode = row[0] if row else None
+        mode = await self._enable_wal()
         if mode != "wal" and not in_memory:
             log.warning("SQLite refused WAL journal mode for %s (got %s)", self._path, mode)
         await conn.execute("PRAGMA synchronous = NORMAL")
@@ -105,6 +103,28 @@ class Database:
             row = await cursor.fetchone()
         if not row or row[0] != 1:
             raise RuntimeError("this SQLite build cannot enforce foreign keys")
+
+    async def _enable_wal(self) -> str | None:
+        """Switch to WAL and return the journal mode SQLite settled on.
+
+        Switching needs an exclusive lock. When two processes open a new file at
+        once, each can hold a shared lock the other must wait out, and SQLite
+        reports that deadlock as "database is locked" at once instead of calling
+        the busy handler; so retry with a short backoff, within the busy timeout.
+        """
+        conn = self._connection()
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                    row = await cursor.fetchone()
+                return row[0] if row else None
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     async def close(self) -> None:
         """Checkpoint the WAL into the main file and close; safe to call twice."""

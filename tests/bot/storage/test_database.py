@@ -272,3 +272,17 @@ async def test_two_databases_on_one_file_both_write(db_path: Path) -> None:
         await first.close()
         await second.close()
     assert _migration_rows(db_path)[-1][0] == latest_schema_version()
+
+
+async def test_many_processes_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Racing to switch a new file to WAL is retried, not reported as "database is locked"."""
+    for round_ in range(20):
+        path = tmp_path / f"race{round_}.sqlite3"
+        opened = await asyncio.gather(*(Database.open(path) for _ in range(4)))
+        try:
+            for db in opened:
+                assert await db.integrity_check() == ["ok"]
+        finally:
+            for db in opened:
+                await db.close()
+        assert _migration_rows(path)[-1][0] == latest_schema_version()
