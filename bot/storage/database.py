@@ -109,8 +109,9 @@ class Database:
 
         Switching needs an exclusive lock. When two processes open a new file at
         once, each can hold a shared lock the other must wait out, and SQLite
-        reports that deadlock as "database is locked" at once instead of calling
-        the busy handler; so retry with a short backoff, within the busy timeout.
+        reports that deadlock as SQLITE_BUSY ("database is locked") at once instead
+        of calling the busy handler; so retry with a short backoff, within the busy
+        timeout.
         """
         conn = self._connection()
         deadline = time.monotonic() + BUSY_TIMEOUT_S
@@ -121,7 +122,8 @@ class Database:
                     row = await cursor.fetchone()
                 return row[0] if row else None
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                busy = exc.sqlite_errorcode == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() + delay > deadline:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
