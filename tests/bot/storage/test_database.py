@@ -274,7 +274,7 @@ async def test_two_databases_on_one_file_both_write(db_path: Path) -> None:
     assert _migration_rows(db_path)[-1][0] == latest_schema_version()
 
 
-async def test_many_processes_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
+async def test_many_connections_opening_a_new_file_at_once_all_succeed(tmp_path: Path) -> None:
     """Racing to switch a new file to WAL is retried, not reported as "database is locked"."""
     for round_ in range(20):
         path = tmp_path / f"race{round_}.sqlite3"
