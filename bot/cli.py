@@ -101,8 +101,8 @@ def _print_result(result: Result) -> None:
     if not result.hits:
         return
     out.print("[bold]Sources:[/bold]" if result.answer else "[bold]Closest articles:[/bold]")
-    for n, hit in enumerate(result.hits[:3], 1):
-        where = f"[dim]({hit.passage.doc_id}, score {hit.score:.2f})[/dim]"
+    for n, hit in enumerate(result.sources(3), 1):
+        where = f"[dim]({hit.passage.doc_id}, score {hit.fused:.3f})[/dim]"
         out.print(f" [{n}] {escape(hit.passage.title)} {where}")
         out.print(f"     {escape(shorten(hit.passage.text, 240))}", style="dim")
 
@@ -122,10 +122,11 @@ def ask(
         raise Failure("give either a QUESTION or --stdin")
     settings = _settings()
     index, _ = _open(settings)
+    synonyms = settings.load_synonyms()
     questions = sys.stdin if stdin else [question or ""]
     for line in questions:
         text = line.rstrip("\r\n")
-        result = answer_question(index, text, k=k)
+        result = answer_question(index, text, k=k, synonyms=synonyms)
         if as_json:
             sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()

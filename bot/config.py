@@ -6,6 +6,7 @@ point, never at import. ``deploy/.env.example`` lists each one with its default.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +14,21 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_API_BASE", "Settings", "SettingsError", "bundled_corpus", "load_settings"]
+from retrieval.synonyms import Synonyms, load_synonyms
+
+__all__ = [
+    "DEFAULT_API_BASE",
+    "SYNONYMS_FILE_NAME",
+    "Settings",
+    "SettingsError",
+    "bundled_corpus",
+    "load_settings",
+]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://discord.com/api/v10"
+SYNONYMS_FILE_NAME = "synonyms.csv"
 # Three dot-separated base64url parts: user id, timestamp, HMAC.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
@@ -40,6 +53,7 @@ class Settings(BaseSettings):
     corpus: Path = Field(default_factory=bundled_corpus, validation_alias="CORPUSBOT_CORPUS")
     db: Path = Field(Path("data/corpusbot.db"), validation_alias="CORPUSBOT_DB")
     index_dir: Path | None = Field(None, validation_alias="CORPUSBOT_INDEX")
+    synonyms_file: Path | None = Field(None, validation_alias="CORPUSBOT_SYNONYMS")
     dev_guild_id: int | None = Field(None, validation_alias="CORPUSBOT_DEV_GUILD", gt=0)
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), validation_alias="CORPUSBOT_ADMIN_IDS"
@@ -88,6 +102,18 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """Where the built index lives: CORPUSBOT_INDEX, else beside the database."""
         return self.index_dir or self.db.with_name(self.db.stem + ".index")
+
+    @property
+    def synonyms_path(self) -> Path:
+        """The synonyms file: CORPUSBOT_SYNONYMS, else ``synonyms.csv`` in the corpus."""
+        return self.synonyms_file or self.corpus / SYNONYMS_FILE_NAME
+
+    def load_synonyms(self) -> Synonyms:
+        """The groups of the synonyms file; its problems are logged, never fatal."""
+        groups, problems = load_synonyms(self.synonyms_path)
+        for problem in problems:
+            log.warning("synonyms: %s", problem)
+        return groups
 
     @property
     def token(self) -> str | None:

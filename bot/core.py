@@ -22,6 +22,7 @@ from bot.storage import Cadence, Database, StorageError, Subscription, SyncRepor
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
+from retrieval.synonyms import Synonyms
 from retrieval.text import tokenize
 
 __all__ = [
@@ -180,6 +181,7 @@ class Core:
         self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
         self._reindex_lock = asyncio.Lock()
         self.reindex_progress: ReindexProgress | None = None
+        self.synonyms: Synonyms = settings.load_synonyms()
 
     @classmethod
     async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Core:
@@ -231,7 +233,7 @@ class Core:
         """Answer an admitted question and log it."""
         started = time.perf_counter()
         index = self.index
-        result = await asyncio.to_thread(answer_question, index, question)
+        result = await asyncio.to_thread(answer_question, index, question, synonyms=self.synonyms)
         latency_ms = (time.perf_counter() - started) * 1000
         answer = result.answer
         query_id = await self.db.queries.log_query(
@@ -244,7 +246,7 @@ class Core:
             answered=answer is not None,
             answer_doc_id=answer.doc_id if answer else None,
             answer_text=answer.text if answer else None,
-            top_hits=[(h.passage.doc_id, float(h.score)) for h in result.hits],
+            top_hits=[(h.passage.doc_id, float(h.fused)) for h in result.hits],
             latency_ms=latency_ms,
         )
         log.info("query %d answered=%s latency=%.1fms", query_id, answer is not None, latency_ms)

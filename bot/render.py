@@ -147,9 +147,10 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
     for corrected in result.corrections.values():
         terms.update(tokenize(corrected))
     card = Card(title=escape(shorten(question, TITLE_MAX - 40)))
-    sources = result.hits[:3]
+    sources = result.sources(3)
     if result.answer is not None:
-        card.description = f"{escape(result.answer.text)} [1]"
+        cited = result.answer_source(3)
+        card.description = escape(result.answer.text) + (f" [{cited}]" if cited else "")
         card.color = COLOR_ANSWER
     else:
         reason = f" {escape(result.reason)}" if result.reason else ""

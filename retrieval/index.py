@@ -30,7 +30,10 @@ from rapidfuzz.distance import Levenshtein
 
 from retrieval.corpus import Document, SkippedFile, list_article_files, load_corpus
 from retrieval.engine import BM25Engine
-from retrieval.passages import Passage, make_passages
+from retrieval.fusion import fuse
+from retrieval.passages import Passage, make_passages, passage_sentences
+from retrieval.semantic import SentenceVectors, encoder
+from retrieval.synonyms import Synonyms, learn_aliases
 from retrieval.text import analyze, tokenize
 
 __all__ = [
@@ -45,15 +48,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _CURRENT = "CURRENT"
 _HASH_CHUNK = 1 << 20
 # A build's token lists are freed about this many tokens at a time (see _release).
 _RELEASE_TOKENS = 500_000
 _OBJECT_TOKENS = 100
-# Ranking: how many passages are re-ranked, and the weight of their article's score.
+# Ranking: how many passages each signal contributes to the fusion.
 RERANK_DEPTH = 100
-DOC_WEIGHT = 0.5
+# Without sentence vectors for the whole corpus (see SentenceVectors), how many of the
+# best BM25 passages get their sentences embedded at query time.
+LAZY_DEPTH = 10
 
 Progress = Callable[[str, int, int], None]
 
@@ -79,11 +84,18 @@ class DocumentInfo(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A passage that matched a query, with its BM25 score."""
+    """A passage that matched a query, and the scores that ranked it.
+
+    ``fused`` orders hits (see retrieval.fusion); ``bm25`` is the passage's own
+    rank-bm25 score for the query (0.0 when no query word is in it); ``semantic`` is the
+    cosine similarity of the question and the passage's closest sentence (None when it
+    was not computed)."""
 
     passage: Passage
-    score: float
     index: int
+    fused: float
+    bm25: float = 0.0
+    semantic: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +220,8 @@ class Index:
         stamps: dict[str, tuple[int, int, str]],
         skipped: list[SkippedFile],
         fingerprint: str,
+        sentences: SentenceVectors,
+        aliases: Synonyms | None = None,
     ) -> None:
         self.engine = engine
         self.doc_engine = doc_engine
@@ -223,6 +237,9 @@ class Index:
         self.stamps: dict[str, tuple[int, int, str]] = {k: tuple(v) for k, v in stamps.items()}
         self.skipped = skipped
         self.fingerprint = fingerprint
+        self.sentences = sentences
+        # alias groups the articles state themselves (retrieval.synonyms)
+        self.aliases = aliases or Synonyms()
 
     # --- building ---------------------------------------------------------------
 
@@ -291,6 +308,8 @@ class Index:
         passage_doc = np.repeat(np.arange(len(documents), dtype=np.int32), counts)
         texts = b"".join(encoded)
         _release(encoded)
+        sentences = SentenceVectors.build(passages, progress=progress)
+        aliases = Synonyms().merged(learn_aliases(p.text for p in passages))
         _release(passages)
         stamps = stamps or {}
         return cls(
@@ -304,6 +323,8 @@ class Index:
             stamps=stamps,
             skipped=list(skipped),
             fingerprint=_fingerprint(stamps),
+            sentences=sentences,
+            aliases=aliases,
         )
 
     # --- persistence ------------------------------------------------------------
@@ -316,6 +337,7 @@ class Index:
         (directory / "passages.bin").write_bytes(self._texts)
         np.save(directory / "offsets.npy", self._offsets)
         np.save(directory / "passage_doc.npy", self._passage_doc)
+        self.sentences.save(directory / "sentences")
         meta = {
             "format": FORMAT_VERSION,
             "fingerprint": self.fingerprint,
@@ -333,6 +355,7 @@ class Index:
             "stamps": {k: list(v) for k, v in self.stamps.items()},
             "skipped": [[s.name, s.reason] for s in self.skipped],
             "surfaces": self._surfaces,
+            "aliases": [list(group) for group in self.aliases],
         }
         with (directory / "meta.json").open("w", encoding="utf-8") as fh:
             json.dump(meta, fh, ensure_ascii=False, separators=(",", ":"))
@@ -349,6 +372,7 @@ class Index:
             offsets = np.load(directory / "offsets.npy", mmap_mode="r")
             passage_doc = np.load(directory / "passage_doc.npy", mmap_mode="r")
             texts = _map_bytes(directory / "passages.bin")
+            sentences = SentenceVectors.load(directory / "sentences", engine.num_passages)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexUnavailable(f"index at {directory} is unusable: {exc}") from exc
         if len(offsets) != engine.num_passages + 1 or offsets[-1] != len(texts):
@@ -366,6 +390,8 @@ class Index:
             stamps={k: tuple(v) for k, v in meta["stamps"].items()},
             skipped=[SkippedFile(n, r) for n, r in meta["skipped"]],
             fingerprint=meta["fingerprint"],
+            sentences=sentences,
+            aliases=Synonyms(tuple(tuple(g) for g in meta["aliases"])),
         )
 
     # --- lookup -----------------------------------------------------------------
@@ -437,31 +463,54 @@ class Index:
             surfaces.append(surface)
         return QueryTerms(tuple(terms), tuple(surfaces), corrections, tuple(unknown))
 
-    def search(self, query: str | QueryTerms, k: int = 5) -> list[Hit]:
-        """Best passages for a question, best first.
+    def passage_sentences(self, i: int) -> list[str]:
+        """The sentences of passage i, its article's title first in the first passage."""
+        return passage_sentences(self.passage(i))
 
-        Passages are ranked by their own BM25 score plus a share of their article's
-        BM25 score (both relative to the best of this query): a passage from an article
-        that is about the question beats an equally matching aside in another article.
+    def search(
+        self, query: str | QueryTerms, k: int = 5, *, vector: np.ndarray | None = None
+    ) -> list[Hit]:
+        """Best passages for a query, best first.
+
+        Three rankings are fused (retrieval.fusion): passages by BM25, passages by the
+        semantic similarity of their closest sentence to the question, and passages by
+        the BM25 score of their whole article (an article about the question beats an
+        aside in another). The semantic ranking needs the question's vector (``vector``,
+        or the query's own when it is text): a query given only as terms (a digest
+        topic) is ranked by the two BM25 lists.
         """
         terms = self.query_terms(query) if isinstance(query, str) else query
+        if vector is None and isinstance(query, str) and query.strip():
+            vector = encoder().encode([query])[0]
         tokens = list(terms.terms)
-        candidates = self.engine.search(tokens, max(k, RERANK_DEPTH))
-        if not candidates:
+        depth = max(k, RERANK_DEPTH)
+        bm25 = self.engine.search(tokens, depth) if tokens else []
+        docs = self.doc_engine.search(tokens, depth) if tokens else []
+        semantic: list[tuple[int, float]] = []
+        if vector is not None:
+            pool = None if self.sentences.complete else [i for i, _ in bm25[:LAZY_DEPTH]]
+            semantic = self.sentences.rank(vector, depth, self.passage_sentences, pool)
+        doc_rank = {d: r for r, (d, _) in enumerate(docs)}
+        passage_doc = self._passage_doc
+        fused = fuse(
+            bm25=[i for i, _ in bm25],
+            semantic=[i for i, _ in semantic],
+            document=lambda i: doc_rank.get(int(passage_doc[i])),
+        )
+        if not bm25 and not semantic:
             return []
-        doc_scores = dict(self.doc_engine.search(tokens, max(k, RERANK_DEPTH)))
-        top_passage = candidates[0][1] or 1.0
-        top_doc = max(doc_scores.values(), default=0.0) or 1.0
-        ranked = [
-            (
-                score / top_passage
-                + DOC_WEIGHT * doc_scores.get(int(self._passage_doc[i]), 0.0) / top_doc,
+        bm25_score = dict(bm25)
+        semantic_score = dict(semantic)
+        return [
+            Hit(
+                self.passage(i),
                 i,
+                score,
+                bm25_score.get(i, 0.0),
+                semantic_score.get(i),
             )
-            for i, score in candidates
+            for i, score in fused[:k]
         ]
-        ranked.sort(key=lambda pair: (-pair[0], pair[1]))
-        return [Hit(self.passage(i), score, i) for score, i in ranked[:k]]
 
     def passage_terms(self, passage: Passage) -> set[str]:
         """Index terms of a passage and of its article's title."""

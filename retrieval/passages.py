@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from retrieval.corpus import Document
 
-__all__ = ["Passage", "make_passages", "split_sentences"]
+__all__ = [
+    "Passage",
+    "leads_with_title",
+    "make_passages",
+    "passage_sentences",
+    "split_sentences",
+]
 
 MAX_CHARS = 600
 MIN_CHARS = 200
@@ -140,3 +146,17 @@ def make_passages(
         for doc in documents
         for position, text in enumerate(_chunk(doc.paragraphs, max_chars, min_chars))
     ]
+
+
+def leads_with_title(passage: Passage) -> bool:
+    """Whether the passage's sentences start with its article's title, which its text
+    does not hold (a question may ask for the headline)."""
+    title = passage.title.strip()
+    return passage.position == 0 and bool(title) and not passage.text.startswith(title)
+
+
+def passage_sentences(passage: Passage) -> list[str]:
+    """A passage's sentences as answers are drawn from them; the article's title leads
+    its first passage unless the text starts with it."""
+    sentences = split_sentences(passage.text) or [passage.text]
+    return [passage.title, *sentences] if leads_with_title(passage) else sentences

@@ -75,7 +75,7 @@ def assert_harmless(text: str) -> None:
 
 
 def hit(text: str, title: str = "An article", doc_id: str = "doc-1", n: int = 0) -> Hit:
-    return Hit(Passage(doc_id, title, n, text), 1.0 - n / 10, n)
+    return Hit(Passage(doc_id, title, n, text), n, 1.0 - n / 10)
 
 
 # --- answer cards ---------------------------------------------------------------------

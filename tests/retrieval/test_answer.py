@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from retrieval.answer import MAX_ANSWER_CHARS, Answer, Result, answer_question
+from retrieval.answer import MAX_ANSWER_CHARS, MIN_CONFIDENCE, Answer, Result, answer_question
 from retrieval.corpus import Document
-from retrieval.index import Index
+from retrieval.index import Hit, Index
+from retrieval.passages import Passage
 from tests.conftest import EMPLOYEE_004
 
 ALI_000 = "000_7a46dadf526371bf"
@@ -104,14 +105,26 @@ def test_answerable_question_gets_the_fact_from_the_right_article(
 
 
 @pytest.mark.parametrize(("question", "fact", "doc_id"), ANSWERABLE[:5])
-def test_answer_passage_leads_the_sources(
+def test_answer_passage_is_a_cited_source(
     seed_index: Index, question: str, fact: str, doc_id: str
 ) -> None:
     result = answer_question(seed_index, question)
     assert result.answer is not None
     assert result.hits
-    assert result.answer.text in result.hits[0].passage.text
     assert len({h.index for h in result.hits}) == len(result.hits)
+    sources = result.sources(3)
+    cited = result.answer_source(3)
+    assert cited is not None and 1 <= cited <= len(sources) <= 3
+    own = sources[cited - 1]
+    assert own.index == result.answer.passage
+    assert result.answer.text in f"{own.passage.title}\n{own.passage.text}"
+
+
+def test_sources_keep_the_answer_passage_when_it_ranked_below_them() -> None:
+    hits = [Hit(Passage("d", "T", n, f"text {n}"), n, 1.0 - n / 10) for n in range(5)]
+    result = Result("q", Answer("text 4", "d", "T", 2.0, 4), hits)
+    assert [h.index for h in result.sources(3)] == [0, 1, 4]
+    assert result.answer_source(3) == 3
 
 
 @pytest.mark.parametrize("question", UNANSWERABLE)
@@ -198,14 +211,17 @@ def test_to_json_has_the_contract_shape(seed_index: Index) -> None:
     payload = result.to_json()
     assert set(payload) == {"question", "answer", "passages"}
     assert payload["question"] == "Where was Wu Yongming born?"
-    assert set(payload["answer"]) == {"text", "doc_id", "title"}
+    assert set(payload["answer"]) == {"text", "doc_id", "title", "confidence"}
     assert payload["answer"]["title"] == "Employee No. 004 saves Ali"
+    assert payload["answer"]["confidence"] >= MIN_CONFIDENCE
     assert len(payload["passages"]) == 3
     for passage in payload["passages"]:
-        assert set(passage) == {"doc_id", "title", "text", "score"}
-        assert isinstance(passage["score"], float)
+        assert set(passage) == {"doc_id", "title", "text", "score", "bm25", "semantic"}
+        assert all(isinstance(passage[key], float) for key in ("score", "bm25", "semantic"))
         assert all(isinstance(passage[key], str) for key in ("doc_id", "title", "text"))
-    assert payload["answer"]["text"] in payload["passages"][0]["text"]
+    assert any(payload["answer"]["text"] in p["text"] for p in payload["passages"])
+    scores = [p["score"] for p in payload["passages"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_k_bounds_the_number_of_passages(seed_index: Index) -> None:

@@ -12,7 +12,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from retrieval.answer import answer_question
-from retrieval.corpus import CorpusError, load_corpus
+from retrieval.corpus import CorpusError, Document, load_corpus
 from retrieval.index import Index, IndexUnavailable, _release, open_index
 from retrieval.passages import make_passages
 from retrieval.text import tokenize
@@ -83,11 +83,48 @@ def test_search_finds_the_passage_that_states_the_fact(seed_index: Index) -> Non
     assert len(hits) == 3
     assert any("born in Tonglu" in h.passage.text for h in hits)
     assert all(h.passage.doc_id == EMPLOYEE_004 for h in hits)
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.fused for h in hits] == sorted((h.fused for h in hits), reverse=True)
+    assert all(h.bm25 > 0 and h.semantic is not None for h in hits)
 
 
-def test_search_with_no_known_term_finds_nothing(seed_index: Index) -> None:
-    assert seed_index.search("zzzzqqqq") == []
+def test_search_finds_a_paraphrase_by_meaning() -> None:
+    """No word of the question is in the passage that answers it: only the semantic
+    signal can find it, and it ranks it first."""
+    index = Index.build(
+        [
+            Document(
+                "turnover", "Results", ("The firm's turnover climbed to 5 billion yuan.",), "1"
+            ),
+            Document(
+                "weather", "Weather", ("Rain and cold winds swept the harbour all week.",), "2"
+            ),
+            Document("sport", "Sport", ("The football club won the league on Sunday.",), "3"),
+        ]
+    )
+    hits = index.search("how much revenue did the company make", k=3)
+    assert hits[0].passage.doc_id == "turnover"
+    assert hits[0].bm25 == 0.0 and hits[0].semantic > max(h.semantic for h in hits[1:])
+
+
+def test_bm25_score_is_rank_bm25s_and_fused_orders_the_hits(seed_index: Index) -> None:
+    hits = seed_index.search("Alibaba Cloud revenue", k=10)
+    terms = list(seed_index.query_terms("Alibaba Cloud revenue").terms)
+    scores = seed_index.engine.get_scores(terms)
+    for hit in hits:
+        assert hit.bm25 == pytest.approx(float(scores[hit.index]), rel=1e-9)
+    assert [h.fused for h in hits] == sorted((h.fused for h in hits), reverse=True)
+
+
+def test_search_by_terms_alone_has_no_semantic_signal(seed_index: Index) -> None:
+    """A digest topic is searched by its terms: BM25 and the article ranking only."""
+    hits = seed_index.search(seed_index.query_terms("Alibaba Cloud"), k=5)
+    assert hits and all(h.semantic is None and h.bm25 > 0 for h in hits)
+
+
+def test_search_with_no_known_term_finds_nothing_by_words(seed_index: Index) -> None:
+    assert seed_index.search(seed_index.query_terms("zzzzqqqq")) == []
+    # by meaning, the closest passages still come back (the answer then abstains)
+    assert all(h.bm25 == 0.0 for h in seed_index.search("zzzzqqqq"))
 
 
 # --- persistence ------------------------------------------------------------------------

