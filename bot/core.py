@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 
 from bot.config import Settings
 from bot.storage import Cadence, Database, StorageError, Subscription, SyncReport, topic_key
+from retrieval import semantic
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
@@ -190,7 +191,9 @@ class Core:
             index, report = await asyncio.to_thread(
                 open_index, settings.corpus, settings.index_path
             )
-        except (CorpusError, IndexUnavailable) as exc:
+            # the embedding model loads now, not on the first question
+            await asyncio.to_thread(semantic.warm_up)
+        except (CorpusError, IndexUnavailable, semantic.SemanticUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:
             db = await Database.open(settings.db)

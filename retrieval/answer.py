@@ -85,13 +85,10 @@ class Result:
     aliases: list[str] = field(default_factory=list)  # names added from synonym groups
 
     def sources(self, limit: int = 3) -> list[Hit]:
-        """The passages to show as numbered sources, best first: the answer's own
-        passage among them (in place of the last if it ranked lower)."""
-        shown = self.hits[:limit]
-        if self.answer is not None and all(h.index != self.answer.passage for h in shown):
-            own = [h for h in self.hits if h.index == self.answer.passage]
-            shown = shown[: limit - 1] + own
-        return shown
+        """The passages to show as numbered sources: the answer's own passage first,
+        then the others best first."""
+        own = [h for h in self.hits if self.answer is not None and h.index == self.answer.passage]
+        return [*own, *(h for h in self.hits if h not in own)][:limit]
 
     def answer_source(self, limit: int = 3) -> int | None:
         """The number (from 1) of the answer's passage among sources(limit)."""

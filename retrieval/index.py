@@ -58,7 +58,7 @@ _OBJECT_TOKENS = 100
 RERANK_DEPTH = 100
 # Without sentence vectors for the whole corpus (see SentenceVectors), how many of the
 # best BM25 passages get their sentences embedded at query time.
-LAZY_DEPTH = 10
+LAZY_DEPTH = 5
 
 Progress = Callable[[str, int, int], None]
 

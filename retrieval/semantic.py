@@ -34,6 +34,7 @@ __all__ = [
     "SemanticUnavailable",
     "SentenceVectors",
     "encoder",
+    "warm_up",
 ]
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
@@ -155,6 +156,11 @@ class Encoder:
 def encoder() -> Encoder:
     """The process's one encoder, loaded on first use (about half a second)."""
     return Encoder()
+
+
+def warm_up() -> None:
+    """Load the model and run it once, so that the first question does not wait."""
+    encoder().encode(["warm up"])
 
 
 class SentenceVectors:

@@ -71,3 +71,10 @@ def write_corpus(tmp_path: Path) -> WriteCorpus:
         return folder
 
     return write
+
+
+def describes_dai_shan(text: str) -> bool:
+    """Whether an answer to "Who is Dai Shan?" gives her role: the articles call her the
+    president of Alibaba's domestic digital business and the former CEO of Taotian."""
+    lowered = text.lower()
+    return "president" in lowered or "ceo of taotian" in lowered

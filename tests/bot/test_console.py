@@ -16,6 +16,7 @@ import pytest
 from bot.config import Settings
 from bot.console import Console
 from bot.core import Core
+from tests.conftest import describes_dai_shan
 
 EXECUTABLE = Path(sys.executable).parent / "corpusbot"
 COMMAND = [str(EXECUTABLE)] if EXECUTABLE.exists() else [sys.executable, "-m", "bot"]
@@ -65,7 +66,7 @@ async def test_ask_prints_the_answer_with_sources_and_how_to_rate(session: Sessi
     out = await session.send("/ask Who is Dai Shan?")
 
     assert out.startswith("Who is Dai Shan?\n")
-    assert "president" in out.lower()
+    assert describes_dai_shan(out)
     assert "  [1] " in out
     assert "(Query #1 · Was this helpful?)" in out
     assert "[rate it: /vote 1 up | /vote 1 down REASON]" in out
@@ -168,7 +169,7 @@ async def test_a_failed_reindex_keeps_answering(session: Session, seed_copy: Pat
     out = await session.send("/reindex")
 
     assert "Reindex failed, still serving the previous index" in out
-    assert "president" in (await session.send("/ask Who is Dai Shan?")).lower()
+    assert describes_dai_shan(await session.send("/ask Who is Dai Shan?"))
 
 
 async def test_vote_down_with_a_reason(session: Session) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import describes_dai_shan
 from tests.e2e.conftest import BotProcess
 from tests.e2e.fakediscord import (
     CHANNEL_MESSAGE,
@@ -63,7 +64,7 @@ async def test_ask_answers_with_numbered_sources(shared_bot: BotProcess) -> None
     assert not record.ephemeral
     (followup,) = record.followups
     embed = _embed(followup)
-    assert "president" in embed["description"].lower()
+    assert describes_dai_shan(embed["description"])
     assert embed["description"].endswith("[1]")
     names = [f["name"] for f in embed["fields"]]
     assert names and all(re.match(rf"\[{n}\] \S", name) for n, name in enumerate(names, 1))
@@ -97,7 +98,7 @@ async def test_private_ask_is_ephemeral_from_defer_to_followup(shared_bot: BotPr
     assert record.ephemeral
     (followup,) = record.followups
     assert int(followup["flags"]) & EPHEMERAL_FLAG
-    assert "president" in _embed(followup)["description"].lower()
+    assert describes_dai_shan(_embed(followup)["description"])
 
 
 async def test_every_ask_is_logged_once(shared_bot: BotProcess) -> None:
@@ -162,6 +163,6 @@ async def test_the_bot_survives_bad_input(shared_bot: BotProcess) -> None:
     tables = {r[0] for r in shared_bot.sql("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"queries", "feedback", "subscriptions", "deliveries", "documents"} <= tables
     record = await shared_bot.ask("Who is Dai Shan?")
-    assert "president" in _embed(record.followups[0])["description"].lower()
+    assert describes_dai_shan(_embed(record.followups[0])["description"])
     assert shared_bot.proc is not None and shared_bot.proc.returncode is None
     assert "Traceback" not in shared_bot.log()

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.conftest import describes_dai_shan
 from tests.e2e.conftest import BotProcess
 from tests.e2e.fakediscord import DEFERRED_CHANNEL_MESSAGE
 from tests.e2e.test_bot_digests import digest_doc_ids, subscribe
@@ -88,14 +89,14 @@ async def test_reconnect_request_and_dropped_socket_resume_the_session(bot: BotP
     await bot.fd.reconnect_request()
     await bot.fd.wait_until_resumed(1, timeout=15)
     first = await bot.ask("Who is Dai Shan?")
-    assert "president" in first.followups[0]["embeds"][0]["description"].lower()
+    assert describes_dai_shan(first.followups[0]["embeds"][0]["description"])
 
     await bot.fd.wait_until(bot.fd.gateway_connected, timeout=5)
     bot.fd.drop_connection()
     await bot.fd.wait_until_resumed(2, timeout=30)
     second = await bot.ask("Who is Dai Shan?", user=bot.moderator)
     assert second.response_type == DEFERRED_CHANNEL_MESSAGE
-    assert "president" in second.followups[0]["embeds"][0]["description"].lower()
+    assert describes_dai_shan(second.followups[0]["embeds"][0]["description"])
 
     assert bot.fd.identify_count == identified  # resumed, never re-identified
     assert "Traceback" not in bot.log()
@@ -134,7 +135,7 @@ async def test_killed_during_reindex_restarts_with_a_sound_database(bot: BotProc
 
     await bot.start(timeout=120)  # opens (and rebuilds) the index for the changed corpus
     answer = await bot.ask("Who is Dai Shan?")
-    assert "president" in answer.followups[0]["embeds"][0]["description"].lower()
+    assert describes_dai_shan(answer.followups[0]["embeds"][0]["description"])
     assert bot.sql("PRAGMA integrity_check") == [("ok",)]
     assert bot.sql("SELECT count(*) FROM queries") == [(2,)]
     # The restarted bot tracks exactly the documents of the index it opened.

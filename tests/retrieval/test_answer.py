@@ -120,11 +120,14 @@ def test_answer_passage_is_a_cited_source(
     assert result.answer.text in f"{own.passage.title}\n{own.passage.text}"
 
 
-def test_sources_keep_the_answer_passage_when_it_ranked_below_them() -> None:
+def test_sources_lead_with_the_answer_passage_then_keep_the_ranking() -> None:
     hits = [Hit(Passage("d", "T", n, f"text {n}"), n, 1.0 - n / 10) for n in range(5)]
     result = Result("q", Answer("text 4", "d", "T", 2.0, 4), hits)
-    assert [h.index for h in result.sources(3)] == [0, 1, 4]
-    assert result.answer_source(3) == 3
+    assert [h.index for h in result.sources(3)] == [4, 0, 1]
+    assert result.answer_source(3) == 1
+    unanswered = Result("q", None, hits)
+    assert [h.index for h in unanswered.sources(3)] == [0, 1, 2]
+    assert unanswered.answer_source(3) is None
 
 
 @pytest.mark.parametrize("question", UNANSWERABLE)
