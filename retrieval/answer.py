@@ -447,7 +447,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         vectors = index.sentences.passage_vectors(hit.index, index.passage_sentences)
         similarity = vectors @ q.vector
         title_terms = set(tokenize(hit.passage.title))
-        terms_of = [set(tokenize(s)) for s in sentences]
+        terms_of = index.sentence_terms(hit.index)
         article = index.document_terms(hit.passage.doc_id) if q.names and q.test else set()
         row: list[_Sentence] = []
         has_title = hit.passage.position == 0 and sentences[0] == hit.passage.title.strip()
@@ -598,6 +598,13 @@ def _asked_names(
     return names
 
 
+@lru_cache(maxsize=8)
+def _alias_groups(learned: Synonyms, given: Synonyms) -> Synonyms:
+    """The groups the articles state merged with the given ones (kept: both rarely
+    change, and merging costs a millisecond or two)."""
+    return learned.merged(given)
+
+
 def answer_question(
     index: Index,
     question: str,
@@ -606,7 +613,7 @@ def answer_question(
     synonyms: Synonyms | None = None,
 ) -> Result:
     """Answer question from the index, or abstain with a reason."""
-    groups = index.aliases.merged(synonyms or ())
+    groups = _alias_groups(index.aliases, synonyms or Synonyms())
     # only the names the articles use: others would add nothing to find
     aliases = [
         alias

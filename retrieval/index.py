@@ -21,6 +21,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,6 +60,8 @@ RERANK_DEPTH = 100
 # Without sentence vectors for the whole corpus (see SentenceVectors), how many of the
 # best BM25 passages get their sentences embedded at query time.
 LAZY_DEPTH = 5
+# Articles and passages whose terms are kept once computed.
+TERMS_CACHE = 4096
 
 Progress = Callable[[str, int, int], None]
 
@@ -238,6 +241,9 @@ class Index:
         self.skipped = skipped
         self.fingerprint = fingerprint
         self.sentences = sentences
+        # Tokenizing an article takes milliseconds; questions come back to the same ones.
+        self.document_terms = lru_cache(maxsize=TERMS_CACHE)(self._document_terms)
+        self.sentence_terms = lru_cache(maxsize=TERMS_CACHE)(self._sentence_terms)
         # alias groups the articles state themselves (retrieval.synonyms)
         self.aliases = aliases or Synonyms()
 
@@ -516,12 +522,16 @@ class Index:
         """Index terms of a passage and of its article's title."""
         return set(tokenize(f"{passage.title}\n{passage.text}"))
 
-    def document_terms(self, doc_id: str) -> set[str]:
+    def _document_terms(self, doc_id: str) -> frozenset[str]:
         """Index terms of a whole article, title included."""
         terms: set[str] = set()
         for passage in self.document_passages(doc_id):
             terms |= self.passage_terms(passage)
-        return terms
+        return frozenset(terms)
+
+    def _sentence_terms(self, i: int) -> tuple[frozenset[str], ...]:
+        """Index terms of each of passage i's sentences (passage_sentences order)."""
+        return tuple(frozenset(tokenize(s)) for s in self.passage_sentences(i))
 
 
 def _read_meta(directory: Path) -> dict:
