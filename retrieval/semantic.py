@@ -49,9 +49,9 @@ _TOKENIZER_FILE = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.jso
 MAX_TOKENS = 128
 _BATCH = 32
 # Embedding the sentences of the whole corpus at build time costs about 10 ms a sentence
-# on one core: 20,000 sentences (some 7,000 passages) take three minutes or so. Beyond
+# on one core: 10,000 sentences (some 3,000 passages) take two minutes or so. Beyond
 # that, sentences are embedded when a question first reaches them.
-INDEX_SENTENCE_LIMIT = 20_000
+INDEX_SENTENCE_LIMIT = 10_000
 _PROGRESS_STEP = 256
 # Passages whose sentence vectors are kept in memory when they are embedded on demand
 # (about 7 KB each).
@@ -194,16 +194,17 @@ class SentenceVectors:
     ) -> SentenceVectors:
         """Embed every passage's sentences if they number at most limit."""
         limit = INDEX_SENTENCE_LIMIT if limit is None else limit
+        if len(passages) > limit:  # every passage has a sentence at least
+            return cls()
         counts = np.zeros(len(passages) + 1, dtype=np.int64)
         texts: list[str] = []
         for n, passage in enumerate(passages, 1):
             sentences = passage_sentences(passage)
             counts[n] = len(sentences)
-            if len(texts) <= limit:
-                texts.extend(sentences)
-        total = int(counts.sum())
-        if total > limit:
-            return cls()
+            texts.extend(sentences)
+            if len(texts) > limit:
+                return cls()
+        total = len(texts)
         model = encoder()
         vectors = np.zeros((total, DIMENSIONS), dtype=np.float16)
         for start in range(0, total, _PROGRESS_STEP):
