@@ -3,9 +3,9 @@
 Builds the index of a corpus in a fresh process (wall time and peak memory of the
 build), then, in another fresh process, loads it, answers every question of a set once
 (cold: passages reached for the first time) and again (warm), timing each (p50 / p95 /
-max per question), and prints one row per corpus. Corpora: the bundled articles (questions: tests/eval/holdout_qa.jsonl) and
-generated news-like articles of about N passages (questions: generated from the
-articles' own words).
+max per question), and prints one row per corpus. Corpora: the bundled articles
+(questions: tests/eval/holdout_qa.jsonl) and generated news-like articles of about N
+passages (questions: generated from the articles' own words).
 
     python -m tests.benchmarks.answer_bench [--passages 100000]
 """
