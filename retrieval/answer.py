@@ -60,8 +60,9 @@ W_KIND = 0.1
 W_CREDIT = 1.0
 # Two words name the same kind of thing ("firms", "companies") when the cosine of their
 # vectors reaches this. Measured on word pairs: firms/companies 0.87, employees/staff
-# 0.72, employees/people 0.59; employees/users 0.51, startups/businesses 0.34.
-WORD_SIMILARITY = 0.55
+# 0.72; below it employees/offices 0.59, employees/people 0.59, employees/users 0.51,
+# startups/businesses 0.34.
+WORD_SIMILARITY = 0.65
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +220,18 @@ _QUESTION_WORD = re.compile(
     r"|^\W*(?:is|are|was|were|do|does|did|has|have|can|will|would|should)\b",
     re.I,
 )
+_BIRTH = re.compile(r"\bborn\b|\bbirth", re.I)
+
+
+def _has_birth_date(sentence: str) -> bool:
+    """Whether a sentence gives a date of birth (a date, and "born" or "birth")."""
+    return bool(_DATE.search(sentence) and _BIRTH.search(sentence))
+
+
 # Keywords that name a kind of fact, and the test that a sentence holds one.
 _KEYWORD_KINDS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
-    (
-        re.compile(r"\b(?:birthday|bday|birth\s*date|date of birth|date|founding date)\b", re.I),
-        _DATE.search,
-    ),
+    (re.compile(r"\b(?:birthday|bday|birth\s*date|date of birth)\b", re.I), _has_birth_date),
+    (re.compile(r"\b(?:date|founding date)\b", re.I), _DATE.search),
     (re.compile(r"\b(?:age)\b", re.I), _AGE.search),
     (re.compile(r"\bmarket share\b|\bpercent(?:age)?\b", re.I), _PERCENT.search),
     (
@@ -292,6 +299,8 @@ def _answer_test(question: str) -> Callable[[str], bool] | None:
     count, a test that a sentence holds one; None for other questions."""
     if how_many := _HOW_MANY.search(question):
         return _counts(how_many.group(1))
+    if _BIRTH.search(question) and re.search(r"^\W*when\b|\bwhat (?:year|date)\b", question, re.I):
+        return _has_birth_date
     for asks, holds in _EXPECTS:
         if asks.search(question):
             return lambda sentence, holds=holds: bool(holds(sentence))
@@ -448,7 +457,11 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         similarity = vectors @ q.vector
         title_terms = set(tokenize(hit.passage.title))
         terms_of = index.sentence_terms(hit.index)
-        article = index.document_terms(hit.passage.doc_id) if q.names and q.test else set()
+        article = (
+            index.document_terms(hit.passage.doc_id)
+            if q.names and (q.test or q.wants_title)
+            else set()
+        )
         row: list[_Sentence] = []
         has_title = hit.passage.position == 0 and sentences[0] == hit.passage.title.strip()
         # (a title that opens the text counts as the headline too)
@@ -478,7 +491,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
                 )
             )
             if q.wants_title:
-                fits = has_title and n == 0
+                fits = has_title and n == 0 and all(_says(name, article) for name in q.names)
             row.append(_Sentence(confidence, float(similarity[n]), hit, n, fits))
         scored.append(row)
     return scored
@@ -565,7 +578,7 @@ def _proper_words(words: set[str], texts: list[str]) -> set[str]:
 
 
 def _asked_names(
-    question: str, terms: QueryTerms, aliases: list[str], texts: list[str]
+    question: str, terms: QueryTerms, groups: Synonyms, aliases: list[str], texts: list[str]
 ) -> list[set[str]]:
     """The names a question asks about, each as the index terms that mention it: a run
     of words that the question capitalises or the passages write as proper nouns, with
@@ -590,10 +603,10 @@ def _asked_names(
         own = frozenset(known[w] for w in run)
         key = " ".join(run)
         ways = [own]
-        for alias in aliases:
-            alias_key = phrase_key(alias)
-            if key in alias_key or alias_key in key or own & set(tokenize(alias)):
-                ways.append(frozenset(tokenize(alias)))
+        for group in groups:
+            keys = [phrase_key(m) for m in group]
+            if any(key in k or k in key for k in keys):
+                ways.extend(frozenset(tokenize(a)) for a in aliases if a in group)
         names.append(ways)
     return names
 
@@ -630,7 +643,17 @@ def answer_question(
     if not hits:
         result.reason = "No article mentions these words."
         return result
-    missing = _unknown_names(question, terms)
+    # a name the articles never use is known by an alias they do use
+    said = f" {phrase_key(question)} "
+    covered = {
+        word
+        for group in groups
+        if any(alias in group for alias in aliases)
+        for key in map(phrase_key, group)
+        if f" {key} " in said
+        for word in key.split()
+    }
+    missing = [n for n in _unknown_names(question, terms) if not set(surface_words(n)) <= covered]
     if missing:
         result.reason = f"The articles never mention {', '.join(missing)}."
         return result
@@ -643,7 +666,11 @@ def answer_question(
         bonus=_type_bonus(question),
         periods=_periods(question),
         names=_asked_names(
-            question, terms, aliases, [f"{h.passage.title}\n{h.passage.text}" for h in hits]
+            question,
+            terms,
+            groups,
+            aliases,
+            [f"{h.passage.title}\n{h.passage.text}" for h in hits],
         ),
         wants_title=bool(_ASKS_TITLE.search(question)),
     )
@@ -669,7 +696,10 @@ def answer_question(
     if best is None or not best.fits:
         result.reason = "The closest passages do not say what the question asks."
         return result
-    if best.confidence < MIN_CONFIDENCE or best.similarity < MIN_SIMILARITY:
+    # A headline is taken by structure, not by likeness to the question, once the
+    # article is about what the question names.
+    headline = q.wants_title and bool(q.names)
+    if not headline and (best.confidence < MIN_CONFIDENCE or best.similarity < MIN_SIMILARITY):
         result.reason = "No passage answers the question closely enough."
         return result
     row = rows[candidates.index(best.hit)]

@@ -109,9 +109,11 @@ class Synonyms:
                 where[phrase_key(member)] = into
         out = []
         for members in merged:
-            unique = list({phrase_key(m): m for m in members}.values())
-            if len(unique) > 1:
-                out.append(tuple(unique))
+            first: dict[str, str] = {}
+            for member in members:  # the first spelling of a name is kept
+                first.setdefault(phrase_key(member), member)
+            if len(first) > 1:
+                out.append(tuple(first.values()))
         return Synonyms(tuple(out))
 
     def __iter__(self):

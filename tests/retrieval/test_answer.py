@@ -11,6 +11,7 @@ from retrieval.answer import MAX_ANSWER_CHARS, MIN_CONFIDENCE, Answer, Result, a
 from retrieval.corpus import Document
 from retrieval.index import Hit, Index
 from retrieval.passages import Passage
+from retrieval.synonyms import Synonyms
 from tests.conftest import EMPLOYEE_004
 
 ALI_000 = "000_7a46dadf526371bf"
@@ -248,3 +249,83 @@ def test_abstains_when_the_subject_is_known_but_the_fact_is_not(
     assert result.answer is None, result.answer
     assert result.reason
     assert result.hits  # the closest articles are still listed
+
+
+# --- the evidence an answer needs ---------------------------------------------------
+
+GATES = [
+    Document(
+        "results",
+        "Cloud results",
+        (
+            "In the second quarter of fiscal 2024, Nimbus Cloud's revenue was 27.6 billion yuan.",
+            "Nimbus Cloud has 8000 employees in Hangzhou.",
+            "Its founders pooled 500,000 and Nimbus was established in 1999.",
+            "Chen Lu founded the Nimbus lab. The lab later moved to Shanghai.",
+        ),
+        "g1",
+    ),
+    Document("other", "Harbour news", ("The harbour reopened on Friday after the storm.",), "g2"),
+]
+
+
+@pytest.fixture(scope="module")
+def gate_index() -> Index:
+    return Index.build(GATES)
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("What was Nimbus Cloud's revenue in the second quarter of fiscal 2024?", "27.6 billion"),
+        ("nimbus cloud turnover q2 fy2024", "27.6 billion"),
+        ("how many employees does nimbus cloud have", "8000 employees"),
+        ("how many staff does nimbus cloud have", "8000 employees"),  # a word of like meaning
+        ("how much money did the founders pool", "500,000"),
+        ("who founded the nimbus lab", "Chen Lu"),
+        ("what's the headline of the nimbus article", "Cloud results"),
+    ],
+)
+def test_a_sentence_with_the_kind_of_fact_asked_answers(
+    gate_index: Index, question: str, fact: str
+) -> None:
+    result = answer_question(gate_index, question)
+    assert result.answer is not None, result.reason
+    assert fact in result.answer.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was Nimbus Cloud's revenue in the first quarter of fiscal 2024?",  # other period
+        "nimbus cloud revenue q3",
+        "how many offices does nimbus cloud have",  # 8000 employees are not offices
+        "how much did the harbour repairs cost",  # no amount about the harbour
+        "who is Chen Lu's wife?",  # the wife is never mentioned
+        "nimbus founder birthday",  # no date for it
+    ],
+)
+def test_the_subject_is_there_but_not_the_fact_so_it_abstains(
+    gate_index: Index, question: str
+) -> None:
+    result = answer_question(gate_index, question)
+    assert result.answer is None, result.answer
+    assert result.reason
+
+
+def test_an_alias_finds_the_name_the_articles_use(gate_index: Index) -> None:
+    question = "How many employees does Cumulus have?"
+    unknown = answer_question(gate_index, question)
+    assert unknown.answer is None and "Cumulus" in unknown.reason
+    synonyms = Synonyms((("Cumulus", "Nimbus Cloud"),))
+    result = answer_question(gate_index, question, synonyms=synonyms)
+    assert result.aliases == ["Nimbus Cloud"]
+    assert result.answer is not None and "8000 employees" in result.answer.text
+
+
+def test_an_alias_the_articles_never_use_is_not_searched(gate_index: Index) -> None:
+    synonyms = Synonyms((("Nimbus Cloud", "Stratus Holdings"),))
+    result = answer_question(
+        gate_index, "how many engineers does nimbus cloud employ", synonyms=synonyms
+    )
+    assert result.aliases == []
