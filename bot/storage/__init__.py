@@ -11,19 +11,47 @@ from .errors import (
     UnknownQuery,
 )
 from .migrations import Migration, load_migrations
-from .queries import Hit, QueryRecord, QueryRepository, QueryStats, Source, Vote, VoteTally
-from .subscriptions import Cadence, Status, Subscription, SubscriptionRepository, topic_key
+from .queries import (
+    ArticleCount,
+    Bucket,
+    DownvoteReason,
+    Hit,
+    LogRow,
+    LogTotals,
+    QueryRecord,
+    QueryRepository,
+    QueryStats,
+    Source,
+    UnansweredGroup,
+    Vote,
+    VoteTally,
+    question_key,
+)
+from .subscriptions import (
+    Cadence,
+    Notice,
+    Status,
+    Subscription,
+    SubscriptionRepository,
+    topic_key,
+)
 
 __all__ = [
+    "ArticleCount",
+    "Bucket",
     "Cadence",
     "Database",
     "DatabaseClosedError",
     "DocumentRecord",
     "DocumentRepository",
+    "DownvoteReason",
     "Hit",
+    "LogRow",
+    "LogTotals",
     "Migration",
     "MigrationError",
     "NoVote",
+    "Notice",
     "QueryRecord",
     "QueryRepository",
     "QueryStats",
@@ -34,10 +62,12 @@ __all__ = [
     "Subscription",
     "SubscriptionRepository",
     "SyncReport",
+    "UnansweredGroup",
     "UnknownQuery",
     "Vote",
     "VoteTally",
     "latest_schema_version",
     "load_migrations",
+    "question_key",
     "topic_key",
 ]

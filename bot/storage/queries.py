@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
@@ -71,6 +73,92 @@ class QueryStats:
     up: int
     down: int
     mean_latency_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Questions asked in one time bucket [start, start + width) and what became of them."""
+
+    start: float
+    questions: int
+    answered: int
+    votes_up: int
+    votes_down: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogTotals:
+    """Totals over the questions asked in a time range, and the votes on them."""
+
+    questions: int
+    answered: int
+    votes_up: int
+    votes_down: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    by_source: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredGroup:
+    """Unanswered questions that differ only in case, punctuation and spacing."""
+
+    question: str  # the most frequent wording (the latest among equals)
+    count: int
+    last_asked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DownvoteReason:
+    query_id: int
+    question: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleCount:
+    """An article at the top of questions' results: its answer, or its best match."""
+
+    doc_id: str
+    title: str | None
+    questions: int
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One logged question as exported: outcome, top article, votes and 👎 reasons."""
+
+    id: int
+    created_at: float
+    source: str
+    question: str
+    answered: bool
+    top_article: str | None
+    latency_ms: float
+    votes_up: int
+    votes_down: int
+    reasons: tuple[str, ...]
+
+
+_PUNCTUATION_OR_SPACE = re.compile(r"[\W_]+")
+
+
+def question_key(question: str) -> str:
+    """A question with case, punctuation and spacing ignored: "What's X?" == "whats  x"."""
+    text = unicodedata.normalize("NFKC", question).casefold()
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Mn", "Cf"))
+    text = text.replace("'", "").replace("’", "")
+    return " ".join(_PUNCTUATION_OR_SPACE.sub(" ", text).split())
+
+
+# The article a question was about: its answer's article, else its best-matching one.
+_TOP_ARTICLE = "COALESCE(q.answer_doc_id, json_extract(q.top_hits, '$[0].doc_id'))"
+# Nearest-rank percentiles: the value at rank ceil(n * p / 100), in integer arithmetic.
+_PERCENTILE_RANK = "(n * {p} + 99) / 100"
 
 
 _QUERY_COLUMNS = (
@@ -231,6 +319,179 @@ class QueryRepository:
             down=int(vote_row[1]),
             mean_latency_ms=float(mean) if mean is not None else None,
         )
+
+    # --- the admin report ----------------------------------------------------------
+
+    async def totals(self, since: float, until: float) -> LogTotals:
+        """Figures over the questions asked in [since, until) and the votes on them."""
+        span = (since, until)
+        row = await self._db.fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(answered), 0) FROM queries AS q "
+            "WHERE q.created_at >= ? AND q.created_at < ?",
+            span,
+        )
+        votes = await self._db.fetchone(
+            "SELECT COALESCE(SUM(f.vote = 1), 0), COALESCE(SUM(f.vote = -1), 0) "
+            "FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
+            "WHERE q.created_at >= ? AND q.created_at < ?",
+            span,
+        )
+        sources = await self._db.fetchall(
+            "SELECT source, COUNT(*) FROM queries AS q "
+            "WHERE q.created_at >= ? AND q.created_at < ? GROUP BY source ORDER BY source",
+            span,
+        )
+        assert row is not None and votes is not None  # aggregates return one row
+        p50, p95 = (await self._latency_percentiles(since, until, None)).get(0, (None, None))
+        return LogTotals(
+            questions=int(row[0]),
+            answered=int(row[1]),
+            votes_up=int(votes[0]),
+            votes_down=int(votes[1]),
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            by_source={str(r[0]): int(r[1]) for r in sources},
+        )
+
+    async def buckets(self, since: float, until: float, width: float) -> list[Bucket]:
+        """Per-bucket figures for [since, until); buckets start at multiples of
+        `width` seconds since the epoch (86400: UTC days). Empty buckets are omitted."""
+        if width <= 0:
+            raise ValueError("width must be positive")
+        span = (width, since, until)
+        counts = await self._db.fetchall(
+            "SELECT CAST(q.created_at / ? AS INTEGER) AS b, COUNT(*), SUM(q.answered) "
+            "FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ? GROUP BY b",
+            span,
+        )
+        votes = {
+            int(r[0]): (int(r[1]), int(r[2]))
+            for r in await self._db.fetchall(
+                "SELECT CAST(q.created_at / ? AS INTEGER) AS b, SUM(f.vote = 1), "
+                "SUM(f.vote = -1) FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
+                "WHERE q.created_at >= ? AND q.created_at < ? GROUP BY b",
+                span,
+            )
+        }
+        latency = await self._latency_percentiles(since, until, width)
+        result = []
+        for row in sorted(counts, key=lambda r: int(r[0])):
+            b = int(row[0])
+            up, down = votes.get(b, (0, 0))
+            p50, p95 = latency.get(b, (None, None))
+            result.append(Bucket(b * width, int(row[1]), int(row[2]), up, down, p50, p95))
+        return result
+
+    async def _latency_percentiles(
+        self, since: float, until: float, width: float | None
+    ) -> dict[int, tuple[float, float]]:
+        """{bucket: (p50, p95)} of answer latency, nearest-rank; one bucket 0 when
+        width is None."""
+        bucket = "0" if width is None else "CAST(created_at / ? AS INTEGER)"
+        params: tuple[float, ...] = (since, until) if width is None else (width, since, until)
+        p50, p95 = _PERCENTILE_RANK.format(p=50), _PERCENTILE_RANK.format(p=95)
+        rows = await self._db.fetchall(
+            "SELECT b, MAX(CASE WHEN rn = p50 THEN latency_ms END), "
+            "       MAX(CASE WHEN rn = p95 THEN latency_ms END) FROM ("
+            f"  SELECT b, latency_ms, rn, {p50} AS p50, {p95} AS p95 FROM ("
+            "    SELECT b, latency_ms, ROW_NUMBER() OVER w AS rn, COUNT(*) OVER w_all AS n FROM ("
+            f"      SELECT {bucket} AS b, latency_ms FROM queries"
+            "       WHERE created_at >= ? AND created_at < ?)"
+            "     WINDOW w AS (PARTITION BY b ORDER BY latency_ms), w_all AS (PARTITION BY b))"
+            ") WHERE rn IN (p50, p95) GROUP BY b",
+            params,
+        )
+        return {int(r[0]): (float(r[1]), float(r[2])) for r in rows}
+
+    async def unanswered(self, since: float, until: float, limit: int) -> list[UnansweredGroup]:
+        """The most frequent unanswered questions of [since, until), grouped when they
+        differ only in case, punctuation and spacing; most frequent first."""
+        rows = await self._db.fetchall(
+            "SELECT question, COUNT(*), MAX(created_at) FROM queries AS q "
+            "WHERE q.answered = 0 AND q.created_at >= ? AND q.created_at < ? "
+            "GROUP BY question",
+            (since, until),
+        )
+        groups: dict[str, list[tuple[str, int, float]]] = {}
+        for question, count, last in rows:
+            groups.setdefault(question_key(question), []).append(
+                (str(question), int(count), float(last))
+            )
+        result = []
+        for variants in groups.values():
+            wording = max(variants, key=lambda v: (v[1], v[2]))[0]
+            total = sum(v[1] for v in variants)
+            result.append(UnansweredGroup(wording, total, max(v[2] for v in variants)))
+        result.sort(key=lambda g: (-g.count, -g.last_asked_at, g.question))
+        return result[:limit]
+
+    async def downvote_reasons(
+        self, since: float, until: float, limit: int
+    ) -> list[DownvoteReason]:
+        """The latest 👎 reasons on questions asked in [since, until), newest first."""
+        rows = await self._db.fetchall(
+            "SELECT q.id, q.question, f.reason, f.updated_at "
+            "FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
+            "WHERE f.vote = -1 AND f.reason IS NOT NULL AND f.reason != '' "
+            "AND q.created_at >= ? AND q.created_at < ? "
+            "ORDER BY f.updated_at DESC, q.id DESC LIMIT ?",
+            (since, until, limit),
+        )
+        return [DownvoteReason(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    async def top_articles(self, since: float, until: float, limit: int) -> list[ArticleCount]:
+        """The articles questions of [since, until) were most often about (the answer's
+        article, or the best match when the bot abstained), most asked first."""
+        rows = await self._db.fetchall(
+            "SELECT t.doc_id, d.title, t.questions, t.answered FROM ("
+            f"  SELECT {_TOP_ARTICLE} AS doc_id, COUNT(*) AS questions,"
+            "     SUM(q.answered) AS answered"
+            "   FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ?"
+            "   GROUP BY 1"
+            ") AS t LEFT JOIN documents AS d ON d.doc_id = t.doc_id "
+            "WHERE t.doc_id IS NOT NULL ORDER BY t.questions DESC, t.doc_id LIMIT ?",
+            (since, until, limit),
+        )
+        return [ArticleCount(str(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+
+    async def export(
+        self, since: float, until: float, *, page: int = 1000
+    ) -> AsyncIterator[LogRow]:
+        """Every question of [since, until) in id order, read a page at a time."""
+        after = 0
+        while True:
+            rows = await self._db.fetchall(
+                "SELECT q.id, q.created_at, q.source, q.question, q.answered, "
+                f"{_TOP_ARTICLE}, q.latency_ms, "
+                "  (SELECT COUNT(*) FROM feedback WHERE query_id = q.id AND vote = 1), "
+                "  (SELECT COUNT(*) FROM feedback WHERE query_id = q.id AND vote = -1), "
+                "  (SELECT json_group_array(reason) FROM feedback WHERE query_id = q.id "
+                "     AND vote = -1 AND reason IS NOT NULL AND reason != '') "
+                "FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ? AND q.id > ? "
+                "ORDER BY q.id LIMIT ?",
+                (since, until, after, page),
+            )
+            for r in rows:
+                yield LogRow(
+                    id=int(r[0]),
+                    created_at=float(r[1]),
+                    source=str(r[2]),
+                    question=str(r[3]),
+                    answered=bool(r[4]),
+                    top_article=r[5],
+                    latency_ms=float(r[6]),
+                    votes_up=int(r[7]),
+                    votes_down=int(r[8]),
+                    reasons=tuple(json.loads(r[9])),
+                )
+            if len(rows) < page:
+                return
+            after = int(rows[-1][0])
+
+    async def first_asked_at(self) -> float | None:
+        """When the oldest logged question was asked, or None for an empty log."""
+        row = await self._db.fetchone("SELECT MIN(created_at) FROM queries")
+        return float(row[0]) if row and row[0] is not None else None
 
 
 def _query_from_row(row: sqlite3.Row) -> QueryRecord:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 Cadence = Literal["hourly", "daily", "weekly"]
 Status = Literal["active", "paused"]
+Notice = Literal["pending", "sent", "failed"]
 CADENCES: frozenset[str] = frozenset(get_args(Cadence))
 
 
@@ -32,6 +33,10 @@ class Subscription:
     created_by: int | None
     created_at: float
     updated_at: float
+    paused_at: float | None = None
+    notice: Notice | None = None
+    notice_detail: str | None = None
+    notice_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -49,7 +54,12 @@ def topic_key(topic: str) -> str:
 
 _COLUMNS = (
     "id, guild_id, channel_id, topic, topic_key, cadence, status, pause_reason, "
-    "next_due_at, created_by, created_at, updated_at"
+    "next_due_at, created_by, created_at, updated_at, paused_at, notice, notice_detail, "
+    "notice_at"
+)
+_RESUMED = (
+    "status = 'active', pause_reason = NULL, paused_at = NULL, notice = NULL, "
+    "notice_detail = NULL, notice_at = NULL"
 )
 
 
@@ -105,7 +115,7 @@ class SubscriptionRepository:
             else:
                 reschedule = existing["status"] != "active" or existing["cadence"] != cadence
                 row = await self._db.execute_returning(
-                    "UPDATE subscriptions SET cadence = ?, status = 'active', pause_reason = NULL, "
+                    f"UPDATE subscriptions SET cadence = ?, {_RESUMED}, "
                     "next_due_at = ?, updated_at = ? "
                     f"WHERE id = ? RETURNING {_COLUMNS}",
                     (
@@ -163,12 +173,61 @@ class SubscriptionRepository:
         return [_from_row(row) for row in rows]
 
     async def pause(self, subscription_id: int, reason: str, now: float) -> bool:
-        """Stop delivering (e.g. the bot lost access to the channel); False if no such id."""
+        """Stop delivering (e.g. the bot lost access to the channel) and queue one notice
+        to its owner; False if there is no such id or it was already paused."""
         async with self._db.transaction():
             changed = await self._db.execute(
-                "UPDATE subscriptions SET status = 'paused', pause_reason = ?, updated_at = ? "
-                "WHERE id = ?",
-                (reason, now, subscription_id),
+                "UPDATE subscriptions SET status = 'paused', pause_reason = ?, paused_at = ?, "
+                "notice = 'pending', notice_detail = NULL, notice_at = NULL, updated_at = ? "
+                "WHERE id = ? AND status = 'active'",
+                (reason, now, now, subscription_id),
+            )
+        return changed > 0
+
+    async def resume(
+        self, channel_id: int, topic: str, *, now: float, first_due_at: float
+    ) -> tuple[Subscription, bool] | None:
+        """Restart a channel's paused subscription, its next digest due at
+        `first_due_at`; returns (subscription, resumed), resumed False if it was not
+        paused, or None if the channel has no subscription on the topic. What it has
+        already delivered stays recorded, so nothing is sent twice."""
+        key = topic_key(topic)
+        async with self._db.transaction():
+            row = await self._db.execute_returning(
+                f"UPDATE subscriptions SET {_RESUMED}, next_due_at = ?, updated_at = ? "
+                "WHERE channel_id = ? AND topic_key = ? AND status = 'paused' "
+                f"RETURNING {_COLUMNS}",
+                (first_due_at, now, channel_id, key),
+            )
+            if row is not None:
+                return _from_row(row), True
+            row = await self._db.fetchone(
+                f"SELECT {_COLUMNS} FROM subscriptions WHERE channel_id = ? AND topic_key = ?",
+                (channel_id, key),
+            )
+        return (_from_row(row), False) if row is not None else None
+
+    async def pending_notices(self, limit: int = 50) -> list[Subscription]:
+        """Paused subscriptions whose owner has not been told yet, oldest pause first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM subscriptions WHERE notice = 'pending' "
+            "ORDER BY paused_at, id LIMIT ?",
+            (limit,),
+        )
+        return [_from_row(row) for row in rows]
+
+    async def record_notice(
+        self, subscription_id: int, *, sent: bool, detail: str, now: float
+    ) -> bool:
+        """Record that the pause notice went out (detail: where) or could not (why).
+
+        False, recording nothing, if the subscription resumed or was removed meanwhile.
+        """
+        async with self._db.transaction():
+            changed = await self._db.execute(
+                "UPDATE subscriptions SET notice = ?, notice_detail = ?, notice_at = ? "
+                "WHERE id = ? AND notice = 'pending'",
+                ("sent" if sent else "failed", detail, now, subscription_id),
             )
         return changed > 0
 
@@ -234,4 +293,8 @@ def _from_row(row: sqlite3.Row) -> Subscription:
         created_by=row["created_by"],
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        paused_at=None if row["paused_at"] is None else float(row["paused_at"]),
+        notice=row["notice"],
+        notice_detail=row["notice_detail"],
+        notice_at=None if row["notice_at"] is None else float(row["notice_at"]),
     )

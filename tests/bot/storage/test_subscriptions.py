@@ -246,3 +246,72 @@ async def test_concurrent_deliveries_are_recorded_exactly_once(db: Database) -> 
     assert await db.subscriptions.delivered_doc_ids(sub.id) == set(doc_ids)
     count = await db.fetchone("SELECT COUNT(*) FROM deliveries")
     assert count is not None and count[0] == 50
+
+
+# --- pause notices and resume ----------------------------------------------------------
+
+
+async def test_a_pause_queues_exactly_one_notice(db: Database) -> None:
+    sub, _ = await subscribe(db)
+    assert await db.subscriptions.pause(sub.id, "no permission", now=1_100.0)
+    # pausing again (another round that failed) neither changes the reason nor queues more
+    assert await db.subscriptions.pause(sub.id, "something else", now=1_200.0) is False
+
+    [pending] = await db.subscriptions.pending_notices()
+    assert (pending.id, pending.notice, pending.paused_at) == (sub.id, "pending", 1_100.0)
+    assert pending.pause_reason == "no permission"
+
+    assert await db.subscriptions.record_notice(sub.id, sent=True, detail="#general", now=1_300.0)
+    assert await db.subscriptions.pending_notices() == []
+    told = await db.subscriptions.get(sub.id)
+    assert told is not None
+    assert (told.notice, told.notice_detail, told.notice_at) == ("sent", "#general", 1_300.0)
+    # a second report of the same notice records nothing
+    assert not await db.subscriptions.record_notice(sub.id, sent=False, detail="x", now=1_400.0)
+    assert (await db.subscriptions.get(sub.id)).notice == "sent"  # type: ignore[union-attr]
+
+
+async def test_an_undeliverable_notice_is_recorded_with_why(db: Database) -> None:
+    sub, _ = await subscribe(db)
+    await db.subscriptions.pause(sub.id, "channel gone", now=1_100.0)
+    assert await db.subscriptions.record_notice(
+        sub.id, sent=False, detail="no system channel", now=1_200.0
+    )
+    failed = await db.subscriptions.get(sub.id)
+    assert failed is not None
+    assert (failed.notice, failed.notice_detail) == ("failed", "no system channel")
+    assert await db.subscriptions.pending_notices() == []
+
+
+async def test_resume_restarts_a_paused_subscription_and_keeps_its_deliveries(
+    db: Database,
+) -> None:
+    sub, _ = await subscribe(db, "Elections")
+    await db.subscriptions.record_delivery(sub.id, ["d1", "d2"], 5, now=1_050.0, next_due_at=9e9)
+    await db.subscriptions.pause(sub.id, "no permission", now=1_100.0)
+
+    found = await db.subscriptions.resume(200, " ELECTIONS ", now=2_000.0, first_due_at=2_000.0)
+    assert found is not None
+    resumed, changed = found
+    assert changed is True
+    assert (resumed.status, resumed.pause_reason, resumed.next_due_at) == ("active", None, 2_000.0)
+    assert (resumed.paused_at, resumed.notice, resumed.notice_detail) == (None, None, None)
+    assert await db.subscriptions.delivered_doc_ids(sub.id) == {"d1", "d2"}
+    # a notice that was still pending is dropped with the pause
+    assert await db.subscriptions.pending_notices() == []
+
+    again = await db.subscriptions.resume(200, "elections", now=2_100.0, first_due_at=2_100.0)
+    assert again is not None and again[1] is False  # already active: unchanged
+    assert again[0].next_due_at == 2_000.0
+    assert await db.subscriptions.resume(200, "other", now=1.0, first_due_at=1.0) is None
+
+
+async def test_resubscribing_clears_the_pause_notice(db: Database) -> None:
+    sub, _ = await subscribe(db)
+    await db.subscriptions.pause(sub.id, "no permission", now=1_100.0)
+    await db.subscriptions.record_notice(sub.id, sent=True, detail="#general", now=1_150.0)
+    resumed, _ = await subscribe(db, now=1_200.0, first_due_at=1_200.0)
+    assert (resumed.status, resumed.notice, resumed.paused_at) == ("active", None, None)
+    # paused again later: a new notice is due
+    await db.subscriptions.pause(sub.id, "no permission", now=1_300.0)
+    assert [s.id for s in await db.subscriptions.pending_notices()] == [sub.id]
