@@ -21,15 +21,19 @@ from retrieval.text import tokenize
 
 if TYPE_CHECKING:
     from bot.core import ReindexOutcome
+    from bot.stats import StatsReport
 
 __all__ = [
+    "CHART_FILENAME",
     "Card",
     "answer_card",
+    "answer_json",
     "digest_card",
     "emphasize",
     "escape",
     "fit",
     "shorten",
+    "stats_card",
     "to_embed",
     "to_text",
 ]
@@ -48,6 +52,10 @@ COLOR_ANSWER = 0x2B7A78
 COLOR_ABSTAIN = 0x8A8D91
 COLOR_DIGEST = 0x3A6EA5
 COLOR_ERROR = 0xC0392B
+COLOR_STATS = 0x5865F2
+COLOR_NOTICE = 0xF0B232
+
+CHART_FILENAME = "stats.png"
 
 
 def shorten(text: str, limit: int, *, ellipsis: str = " …") -> str:
@@ -100,6 +108,7 @@ class Card:
     fields: list[tuple[str, str]] = field(default_factory=list)
     footer: str = ""
     color: int = COLOR_ANSWER
+    image: str | None = None  # e.g. "attachment://stats.png": a file sent with the card
 
 
 def _cut(text: str, limit: int) -> str:
@@ -174,6 +183,11 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
     return fit(card)
 
 
+def answer_json(question: str, result: Result) -> dict:
+    """The reply to a question as the ``ask --json`` contract object (see README)."""
+    return {**result.to_json(), "question": question}
+
+
 def digest_card(topic: str, items: Sequence[tuple[str, str, str]], *, preview: bool) -> Card:
     """A digest of (doc_id, title, excerpt) items on a topic."""
     terms = set(tokenize(topic))
@@ -210,6 +224,8 @@ def to_embed(card: Card) -> discord.Embed:
         embed.add_field(name=name, value=value, inline=False)
     if card.footer:
         embed.set_footer(text=card.footer)
+    if card.image:
+        embed.set_image(url=card.image)
     return embed
 
 
@@ -272,6 +288,103 @@ def reindex_card(outcome: ReindexOutcome) -> Card:
         card.fields.append(("Skipped", listing))
     if docs.added:
         card.fields.append(("Added", escape(", ".join(docs.added[:40]))))
+    return fit(card)
+
+
+def _lines_within(lines: Sequence[str], limit: int, more: str = "… and {n} more") -> str:
+    """As many whole lines as fit in limit characters, then how many were left out."""
+    kept: list[str] = []
+    used = 0
+    for n, line in enumerate(lines):
+        left = len(lines) - n
+        tail = len(more.format(n=left)) + 1 if left > 1 else 0
+        if used + len(line) + 1 + tail > limit and kept:
+            kept.append(more.format(n=left))
+            break
+        kept.append(_cut(line, limit))
+        used += len(line) + 1
+    return "\n".join(kept)
+
+
+_SOURCE_NAMES = {"discord": "Discord", "console": "console", "cli": "command line"}
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def stats_card(report: StatsReport, *, chart: bool = False) -> Card:
+    """The admin report: figures for the period, the questions the articles could not
+    answer (grouped), the latest 👎 reasons and the most asked-about articles. With
+    ``chart``, the embed shows the chart sent with it as CHART_FILENAME."""
+    from bot.stats import iso_utc, period_label
+
+    t = report.totals
+    card = Card(title=f"corpusbot stats · {period_label(report.period)}", color=COLOR_STATS)
+    if t.questions:
+        share = f" ({t.answered / t.questions:.0%})"
+        sources = " · ".join(
+            f"{_SOURCE_NAMES.get(s, s)} {n}" for s, n in sorted(t.by_source.items()) if n
+        )
+        lines = [
+            f"**Questions:** {t.questions}: {t.answered} answered{share}, "
+            f"{report.not_answered} not in the articles",
+            f"**Feedback:** 👍 {t.votes_up} · 👎 {t.votes_down}",
+            f"**Answer time:** median {_ms(t.latency_p50_ms)} · p95 {_ms(t.latency_p95_ms)}",
+            f"**Asked from:** {sources}",
+        ]
+    else:
+        lines = ["No questions in this period."]
+    if report.passages is not None:
+        lines.append(f"**Passages indexed:** {report.passages}")
+    card.description = "\n".join(lines)
+    if report.unanswered:
+        card.fields.append(
+            (
+                "Unanswered questions (most asked first)",
+                _lines_within(
+                    [
+                        f"**{g.count}×** {escape(shorten(g.question, 150))}"
+                        for g in report.unanswered
+                    ],
+                    FIELD_VALUE_MAX,
+                ),
+            )
+        )
+    if report.downvotes:
+        card.fields.append(
+            (
+                "Latest 👎 reasons",
+                _lines_within(
+                    [
+                        f"“{escape(shorten(d.reason, 160))}” on "
+                        f"*{escape(shorten(d.question, 80))}* (#{d.query_id})"
+                        for d in report.downvotes
+                    ],
+                    FIELD_VALUE_MAX,
+                ),
+            )
+        )
+    if report.articles:
+        card.fields.append(
+            (
+                "Most asked-about articles",
+                _lines_within(
+                    [
+                        f"**{a.questions}×** {escape(shorten(a.title or a.doc_id, 90))} "
+                        f"({a.answered} answered)\n-# {escape(a.doc_id)}"
+                        for a in report.articles
+                    ],
+                    FIELD_VALUE_MAX,
+                ),
+            )
+        )
+    since = iso_utc(report.since) if report.since is not None else "the first question"
+    card.footer = f"From {since} to {iso_utc(report.until)} (UTC)"
+    if chart:
+        card.image = f"attachment://{CHART_FILENAME}"
     return fit(card)
 
 
