@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import io
 import json
 import logging
+import os
+import sqlite3
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, ParamSpec
+from typing import TYPE_CHECKING, Annotated, ParamSpec
 
 import typer
 from rich.console import Console
@@ -17,10 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import setup_logging
-from bot.render import shorten
-from retrieval.answer import Result, answer_question
+from bot.render import answer_card, answer_json, error_card, stats_card, to_text
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -87,26 +94,6 @@ def _open(
         raise Failure(str(exc)) from None
 
 
-def _print_result(result: Result) -> None:
-    if result.answer is not None:
-        out.print(f"[bold]Answer:[/bold] {escape(result.answer.text)}")
-        out.print(
-            f"  [dim]from[/dim] {escape(result.answer.title)} [dim]({result.answer.doc_id})[/dim]"
-        )
-    else:
-        out.print(f"[bold]Not in these articles.[/bold] {escape(result.reason)}")
-    if result.corrections:
-        fixed = ", ".join(f"{a} -> {b}" for a, b in result.corrections.items())
-        out.print(f"[dim]Searched with corrected spelling: {escape(fixed)}[/dim]")
-    if not result.hits:
-        return
-    out.print("[bold]Sources:[/bold]" if result.answer else "[bold]Closest articles:[/bold]")
-    for n, hit in enumerate(result.sources(3), 1):
-        where = f"[dim]({hit.passage.doc_id}, score {hit.fused:.3f})[/dim]"
-        out.print(f" [{n}] {escape(hit.passage.title)} {where}")
-        out.print(f"     {escape(shorten(hit.passage.text, 240))}", style="dim")
-
-
 @app.command()
 @_friendly
 def ask(
@@ -117,25 +104,152 @@ def ask(
     ] = False,
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to return.")] = 5,
 ) -> None:
-    """Answer a question from the articles, with its sources."""
+    """Answer a question from the articles, with its sources (logged like /ask)."""
     if stdin == (question is not None):
         raise Failure("give either a QUESTION or --stdin")
     settings = _settings()
-    index, _ = _open(settings)
-    synonyms = settings.load_synonyms()
     questions = sys.stdin if stdin else [question or ""]
-    for line in questions:
-        text = line.rstrip("\r\n")
-        result = answer_question(index, text, k=k, synonyms=synonyms)
-        if as_json:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-        else:
-            if stdin:
-                out.print(f"[bold]Q:[/bold] {escape(text)}")
-            _print_result(result)
-            if stdin:
-                out.print()
+    code = asyncio.run(_ask_all(settings, questions, as_json=as_json, one_per_line=stdin, k=k))
+    if code:
+        raise typer.Exit(code)
+
+
+async def _start_core(settings: Settings) -> Core:
+    from bot.core import Core, UserError
+
+    try:
+        return await Core.start(settings)
+    except UserError as exc:
+        raise Failure(str(exc)) from None
+
+
+async def _ask_all(
+    settings: Settings, questions: Iterable[str], *, as_json: bool, one_per_line: bool, k: int
+) -> int:
+    """Answer each question through the core, as Discord does (cleaned, length-limited,
+    logged with source "cli"), and print its card as text or JSON.
+
+    One question: a refused one is an error (exit code 2). One per line: every line
+    gets its output line, in order; a refused one is explained on standard error and
+    answered with a null answer and no passages."""
+    from bot.core import Requester, UserError
+
+    core = await _start_core(settings)
+    who = Requester(source="cli")
+    try:
+        for number, line in enumerate(questions, 1):
+            text = line.rstrip("\r\n")
+            try:
+                outcome = await core.ask(text, who, k=k)
+            except UserError as exc:
+                if not one_per_line:
+                    raise Failure(str(exc)) from None
+                if text.strip():
+                    err.print(f"line {number}: {escape(str(exc))}")
+                if as_json:
+                    _write_line(json.dumps(_refused_json(text), ensure_ascii=False))
+                else:
+                    _write_line(to_text(error_card(str(exc))) + "\n")
+                continue
+            if as_json:
+                _write_line(json.dumps(answer_json(text, outcome.result), ensure_ascii=False))
+            else:
+                card = answer_card(text, outcome.result, None)
+                _write_line(to_text(card) + ("\n" if one_per_line else ""))
+    finally:
+        await core.close()
+    return 0
+
+
+def _refused_json(question: str) -> dict:
+    return {"question": question, "answer": None, "passages": []}
+
+
+def _write_line(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+@_friendly
+def stats(
+    period: Annotated[
+        str, typer.Option("--period", help="day, week (default), month or all.")
+    ] = "week",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (fields in the README).")
+    ] = False,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also write the chart as a PNG file.")
+    ] = None,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Also export the period's questions as a CSV file."),
+    ] = None,
+) -> None:
+    """The admin report: questions, answers, feedback and latency over a period."""
+    from bot.stats import PERIODS
+
+    if period not in PERIODS:
+        raise Failure(f"--period must be one of {', '.join(PERIODS)} (not {period!r})")
+    settings = _settings()
+    asyncio.run(_stats(settings, period, as_json=as_json, chart=chart, csv_path=csv_path))
+
+
+async def _stats(
+    settings: Settings, period: str, *, as_json: bool, chart: Path | None, csv_path: Path | None
+) -> None:
+    from bot.stats import build_report, export_span, write_csv
+    from bot.storage import Database, StorageError
+
+    if not settings.db.is_file():
+        raise Failure(
+            f"no database at {settings.db}: nothing has been asked yet, "
+            "or CORPUSBOT_DB points elsewhere"
+        )
+    for target in (chart, csv_path):
+        if target is not None and not target.parent.is_dir():
+            raise Failure(f"cannot write {target}: folder {target.parent} does not exist")
+    try:
+        db = await Database.open(settings.db)
+    except (OSError, sqlite3.Error, StorageError) as exc:
+        raise Failure(f"cannot open the database {settings.db}: {exc}") from None
+    try:
+        now = time.time()
+        report = await build_report(db, period, now)
+        notes = []
+        if chart is not None:
+            from bot.chart import render_chart
+
+            png = await asyncio.to_thread(render_chart, report)
+            _write_file(chart, png)
+            notes.append(f"chart written to {chart} ({len(png) / 1024:.0f} kB)")
+        if csv_path is not None:
+            buffer = io.StringIO(newline="")
+            rows = await write_csv(db.queries.export(*export_span(period, now)), buffer)
+            _write_file(csv_path, buffer.getvalue().encode("utf-8"))
+            notes.append(f"{rows} questions exported to {csv_path}")
+    finally:
+        await db.close()
+    if as_json:
+        _write_line(json.dumps(report.to_json(), ensure_ascii=False))
+        for note in notes:
+            err.print(escape(note))
+    else:
+        _write_line(to_text(stats_card(report)))
+        for note in notes:
+            _write_line(note)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write data to path whole: a temporary file beside it, then renamed into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise Failure(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @app.command()

@@ -20,6 +20,7 @@ from bot.render import (
     error_card,
     help_card,
     reindex_card,
+    stats_card,
     subscriptions_card,
     to_text,
 )
@@ -45,6 +46,7 @@ class Console:
             "vote": self.vote,
             "subscribe": self.subscribe,
             "unsubscribe": self.unsubscribe,
+            "resume": self.resume,
             "subscriptions": self.subscriptions,
             "digest": self.digest,
             "reindex": self.reindex,
@@ -113,6 +115,10 @@ class Console:
         removed = await self.core.unsubscribe(CONSOLE_CHANNEL, topic)
         self.say("Unsubscribed." if removed else f"This channel has no digest on “{topic}”.")
 
+    async def resume(self, topic: str) -> None:
+        sub = await self.core.resume(CONSOLE_CHANNEL, topic)
+        self.say(f"Resumed: the {sub.cadence} digest on “{sub.topic}” restarts now.")
+
     async def subscriptions(self, _: str) -> None:
         subs = await self.core.guild_subscriptions(CONSOLE_GUILD)
         self.say(to_text(subscriptions_card(subs, self.core.clock(), where="this console")))
@@ -126,17 +132,15 @@ class Console:
         outcome = await self.core.reindex()
         self.say(to_text(reindex_card(outcome)))
 
-    async def stats(self, _: str) -> None:
-        s = await self.core.db.queries.stats()
-        latency = f"{s.mean_latency_ms:.1f} ms" if s.mean_latency_ms is not None else "n/a"
-        self.say(
-            f"{s.queries} questions: {s.answered} answered, {s.abstained} not in the articles; "
-            f"feedback 👍 {s.up} / 👎 {s.down}; mean latency {latency}"
-        )
+    async def stats(self, period: str) -> None:
+        report = await self.core.stats(period.strip().lower() or "week")
+        self.say(to_text(stats_card(report)))
 
     async def help(self, _: str) -> None:
         self.say(to_text(help_card()))
-        self.say("Console only: /vote QUERY_ID up|down [reason], /stats, /quit")
+        self.say(
+            "Console only: /vote QUERY_ID up|down [reason], /stats [day|week|month|all], /quit"
+        )
 
     async def deliver_due(self) -> None:
         """Post every due digest to the console channel, as the digest loop would."""

@@ -9,16 +9,26 @@ with a message fit to show the person who asked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from bot.config import Settings
-from bot.storage import Cadence, Database, StorageError, Subscription, SyncReport, topic_key
+from bot.stats import PERIODS, StatsReport, build_report, export_span
+from bot.storage import (
+    Cadence,
+    Database,
+    LogRow,
+    StorageError,
+    Subscription,
+    SyncReport,
+    topic_key,
+)
 from retrieval import semantic
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
@@ -36,6 +46,7 @@ __all__ = [
     "Core",
     "Digest",
     "DigestItem",
+    "NoticeUndeliverable",
     "OnCooldown",
     "ReindexOutcome",
     "Requester",
@@ -68,6 +79,10 @@ class Busy(UserError):
 
 class ChannelRefused(Exception):
     """The channel cannot receive a digest (gone, or no permission); pauses it."""
+
+
+class NoticeUndeliverable(Exception):
+    """Nowhere to tell a server that its digest paused; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,15 +243,20 @@ class Core:
             self._cooldowns.hit(who.user_id)
         return question
 
-    async def ask(self, question: str, who: Requester) -> AskOutcome:
+    async def ask(self, question: str, who: Requester, *, k: int | None = None) -> AskOutcome:
         """Admit, answer and log a question."""
-        return await self.answer(self.admit(question, who), who)
+        return await self.answer(self.admit(question, who), who, k=k)
 
-    async def answer(self, question: str, who: Requester) -> AskOutcome:
-        """Answer an admitted question and log it."""
+    async def answer(self, question: str, who: Requester, *, k: int | None = None) -> AskOutcome:
+        """Answer an admitted question and log it; ``k`` passages (the default if None)."""
         started = time.perf_counter()
         index = self.index
-        result = await asyncio.to_thread(answer_question, index, question, synonyms=self.synonyms)
+        options: dict[str, object] = {"synonyms": self.synonyms}
+        if k is not None:
+            options["k"] = k
+        result = await asyncio.to_thread(
+            functools.partial(answer_question, index, question, **options)  # type: ignore[arg-type]
+        )
         latency_ms = (time.perf_counter() - started) * 1000
         answer = result.answer
         query_id = await self.db.queries.log_query(
@@ -268,6 +288,21 @@ class Core:
             await self.db.queries.set_vote_reason(query_id, user_id, reason, self.clock())
         except LookupError:
             raise UserError("Vote first, then add a reason.") from None
+
+    # --- the admin report -----------------------------------------------------------
+
+    async def stats(self, period: str = "week") -> StatsReport:
+        """The admin report for a period: day, week, month or all."""
+        if period not in PERIODS:
+            raise UserError(f"The period must be one of {', '.join(PERIODS)}.")
+        return await build_report(self.db, period, self.clock(), passages=self.index.num_passages)
+
+    def query_log(self, period: str = "week") -> AsyncIterator[LogRow]:
+        """Every question logged in the period, oldest first (for the CSV export)."""
+        if period not in PERIODS:
+            raise UserError(f"The period must be one of {', '.join(PERIODS)}.")
+        since, until = export_span(period, self.clock())
+        return self.db.queries.export(since, until)
 
     # --- subscriptions ------------------------------------------------------------
 
@@ -303,6 +338,23 @@ class Core:
         except ValueError:
             raise UserError("Give the topic to unsubscribe from.") from None
         return await self.db.subscriptions.unsubscribe(channel_id, topic)
+
+    async def resume(self, channel_id: int, topic: str) -> Subscription:
+        """Restart a channel's paused digest; the next one is due at once and lists
+        only articles this channel has not been sent."""
+        try:
+            topic_key(topic)
+        except ValueError:
+            raise UserError("Give the topic to resume.") from None
+        now = self.clock()
+        found = await self.db.subscriptions.resume(channel_id, topic, now=now, first_due_at=now)
+        if found is None:
+            raise UserError(f"This channel has no digest on “{' '.join(topic.split())}”.")
+        sub, resumed = found
+        if not resumed:
+            raise UserError(f"The digest on “{sub.topic}” is not paused.")
+        log.info("resumed subscription %d in channel %d", sub.id, sub.channel_id)
+        return sub
 
     async def channel_subscriptions(self, channel_id: int) -> list[Subscription]:
         return await self.db.subscriptions.for_channel(channel_id)
@@ -397,8 +449,34 @@ class Core:
         await self.db.subscriptions.advance(sub.id, self.next_due(sub), self.clock())
 
     async def pause(self, sub: Subscription, reason: str) -> None:
+        """Pause a subscription; its owner is told once (see ``send_pause_notices``)."""
         log.warning("pausing subscription %d in channel %d: %s", sub.id, sub.channel_id, reason)
         await self.db.subscriptions.pause(sub.id, reason, self.clock())
+
+    async def send_pause_notices(
+        self, notify: Callable[[Subscription], Awaitable[str | None]]
+    ) -> int:
+        """Tell the owners of newly paused subscriptions, once each.
+
+        ``notify`` posts the notice wherever the front end can and returns where it
+        went, or raises NoticeUndeliverable saying why it could not. Returns how many
+        notices went out."""
+        sent = 0
+        for sub in await self.db.subscriptions.pending_notices():
+            try:
+                where = await notify(sub)
+            except NoticeUndeliverable as exc:
+                log.warning("could not tell anyone subscription %d paused: %s", sub.id, exc)
+                await self.db.subscriptions.record_notice(
+                    sub.id, sent=False, detail=str(exc), now=self.clock()
+                )
+                continue
+            await self.db.subscriptions.record_notice(
+                sub.id, sent=True, detail=where or "", now=self.clock()
+            )
+            log.info("pause notice for subscription %d sent to %s", sub.id, where)
+            sent += 1
+        return sent
 
     # --- reindex ------------------------------------------------------------------
 

@@ -359,8 +359,8 @@ def stats_card(report: StatsReport, *, chart: bool = False) -> Card:
                 "Latest 👎 reasons",
                 _lines_within(
                     [
-                        f"“{escape(shorten(d.reason, 160))}” on "
-                        f"*{escape(shorten(d.question, 80))}* (#{d.query_id})"
+                        f"“{escape(shorten(d.reason, 160))}” on #{d.query_id}: "
+                        f"{escape(shorten(d.question, 80))}"
                         for d in report.downvotes
                     ],
                     FIELD_VALUE_MAX,

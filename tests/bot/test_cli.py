@@ -6,9 +6,14 @@ executable to check the real process: output streams, exit code, no traceback.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import io
 import json
+import math
 import os
+import sqlite3
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -194,15 +199,17 @@ def test_ask_json_stdin_handles_crlf_and_a_missing_final_newline(corpusbot: Run)
 
 
 def test_plain_ask_prints_the_answer_and_numbered_sources(corpusbot: Run) -> None:
+    """The answer card as text: the question, the answer citing [1], numbered sources."""
     proc = corpusbot("ask", ANSWERABLE)
     assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ANSWERABLE
+    answer = lines[2]
+    assert "Wu Yongming was born in Tonglu" in answer
+    assert answer.endswith(" [1]")
     out = proc.stdout
-    assert "Answer:" in out
-    assert "Wu Yongming was born in Tonglu" in out
-    assert "Employee No. 004 saves Ali" in out
+    assert "  [1] Employee No. 004 saves Ali" in out
     assert EMPLOYEE_004 in out
-    assert "Sources:" in out
-    assert " [1] " in out
     assert " [2] " in out
     assert out.index(" [1] ") < out.index(" [2] ")
 
@@ -210,8 +217,63 @@ def test_plain_ask_prints_the_answer_and_numbered_sources(corpusbot: Run) -> Non
 def test_plain_ask_says_when_the_articles_do_not_answer(corpusbot: Run) -> None:
     proc = corpusbot("ask", UNANSWERABLE)
     assert proc.returncode == 0, proc.stderr
-    assert "Not in these articles." in proc.stdout
-    assert "Answer:" not in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0] == UNANSWERABLE
+    assert lines[2].startswith("Not in these articles.")
+    assert lines[3] == "The closest articles:"
+    assert not any(line.endswith(" [1]") for line in lines), "no answer cites a source"
+
+
+def _logged(tmp_path: Path) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "bot.db")) as conn:
+        return conn.execute(
+            "SELECT source, question, answered, user_id, guild_id FROM queries ORDER BY id"
+        ).fetchall()
+
+
+def test_ask_logs_every_form_with_source_cli(corpusbot: Run, tmp_path: Path) -> None:
+    assert corpusbot("ask", ANSWERABLE).returncode == 0
+    assert corpusbot("ask", "--json", f"  {UNANSWERABLE}  ").returncode == 0
+    proc = corpusbot("ask", "--json", "--stdin", stdin=f"{ANSWERABLE}\n\n{UNANSWERABLE}\n")
+    assert proc.returncode == 0, proc.stderr
+
+    assert _logged(tmp_path) == [
+        ("cli", ANSWERABLE, 1, None, None),
+        ("cli", UNANSWERABLE, 0, None, None),  # cleaned as on Discord
+        ("cli", ANSWERABLE, 1, None, None),
+        ("cli", UNANSWERABLE, 0, None, None),  # the blank line is not a question
+    ]
+
+
+def test_an_overlong_question_gets_the_discord_refusal(corpusbot: Run, tmp_path: Path) -> None:
+    from bot.core import UserError, clean_question
+
+    question = "why " * 2500
+    with pytest.raises(UserError) as discord_refusal:
+        clean_question(question)
+    for args in (("ask", question), ("ask", "--json", question)):
+        proc = corpusbot(*args)
+        assert proc.returncode == 2
+        assert proc.stdout == ""
+        assert _flat(str(discord_refusal.value)) in _flat(proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert _logged(tmp_path) == []
+
+
+def test_an_overlong_question_on_stdin_keeps_the_other_lines(
+    corpusbot: Run, tmp_path: Path
+) -> None:
+    """One refused line does not stop the others: each line still gets its object."""
+    questions = [ANSWERABLE, "x" * 10_000, UNANSWERABLE]
+    proc = corpusbot("ask", "--json", "--stdin", stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    payloads = _json_lines(proc.stdout)
+    assert [p["question"] for p in payloads] == questions
+    for payload, question in zip(payloads, questions, strict=True):
+        _check_contract(payload, question)
+    assert payloads[1]["answer"] is None and payloads[1]["passages"] == []
+    assert "line 2: Questions can be at most 300 characters" in _flat(proc.stderr)
+    assert [row[1] for row in _logged(tmp_path)] == [ANSWERABLE, UNANSWERABLE]
 
 
 def test_ask_needs_a_question_or_stdin(corpusbot: Run) -> None:
@@ -318,3 +380,171 @@ def test_executable_reports_a_missing_corpus_without_a_traceback(
     assert proc.stderr.startswith("error:")
     assert "does not exist" in _flat(proc.stderr)
     assert "Traceback" not in proc.stderr
+
+
+# --- stats ------------------------------------------------------------------------------
+
+UNANSWERED_VARIANTS = [
+    "Who is the mayor of Reykjavik?",
+    "who is the MAYOR of reykjavik",
+    "Who  is the mayor of Reykjavik ?!",
+]
+
+
+def _seed_log(corpusbot: Run, tmp_path: Path) -> Path:
+    """Questions asked through the command line, then votes as Discord users cast them."""
+    questions = [ANSWERABLE, ANSWERABLE, *UNANSWERED_VARIANTS, "Who is Dai Shan?"]
+    proc = corpusbot("ask", "--json", "--stdin", stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    db = tmp_path / "data" / "bot.db"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.executemany(
+            "INSERT INTO feedback (query_id, user_id, vote, reason, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 0, ?)",
+            [(1, 7, 1, None, 1.0), (1, 8, -1, "too short", 2.0), (3, 7, -1, "@everyone no", 3.0)],
+        )
+    return db
+
+
+def test_stats_json_equals_a_direct_count_of_the_log(corpusbot: Run, tmp_path: Path) -> None:
+    db = _seed_log(corpusbot, tmp_path)
+
+    proc = corpusbot("stats", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [report] = _json_lines(proc.stdout)
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        count = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        latencies = [r[0] for r in conn.execute("SELECT latency_ms FROM queries ORDER BY 1")]
+        assert report["questions"] == count("SELECT COUNT(*) FROM queries") == 6
+        assert report["answered"] == count("SELECT COUNT(*) FROM queries WHERE answered = 1")
+        assert report["not_answered"] == count("SELECT COUNT(*) FROM queries WHERE answered = 0")
+        assert report["votes_up"] == count("SELECT COUNT(*) FROM feedback WHERE vote = 1") == 1
+        assert report["votes_down"] == count("SELECT COUNT(*) FROM feedback WHERE vote = -1") == 2
+        today = count("SELECT date(MAX(created_at), 'unixepoch') FROM queries")
+    # nearest-rank percentiles of the logged latencies
+    assert report["latency_ms"]["p50"] == latencies[math.ceil(0.50 * len(latencies)) - 1]
+    assert report["latency_ms"]["p95"] == latencies[math.ceil(0.95 * len(latencies)) - 1]
+    assert report["unanswered"][0] == {
+        "question": report["unanswered"][0]["question"],
+        "count": 3,
+        "last_asked": report["unanswered"][0]["last_asked"],
+    }
+    assert report["unanswered"][0]["question"] in [" ".join(v.split()) for v in UNANSWERED_VARIANTS]
+    assert sum(g["count"] for g in report["unanswered"]) == report["not_answered"]
+    assert report["by_day"][-1]["day"] == today
+    assert sum(d["questions"] for d in report["by_day"]) == 6
+    assert sum(d["answered"] for d in report["by_day"]) == report["answered"]
+    assert len(report["by_day"]) == 8  # the last 7 days reach into an 8th calendar day
+    assert report["by_source"] == {"discord": 0, "console": 0, "cli": 6}
+    assert [r["reason"] for r in report["downvote_reasons"]] == ["@everyone no", "too short"]
+    assert report["period"] == "week"
+
+
+def test_stats_text_report_lists_grouped_unanswered_questions(
+    corpusbot: Run, tmp_path: Path
+) -> None:
+    _seed_log(corpusbot, tmp_path)
+    proc = corpusbot("stats", "--period", "all")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("corpusbot stats · all time\n")
+    assert "Questions: 6: " in out
+    assert "Feedback: 👍 1 · 👎 2" in out
+    assert "Unanswered questions (most asked first)" in out
+    assert sum(f"3× {' '.join(v.split())}" in out for v in UNANSWERED_VARIANTS) == 1
+    assert "Latest 👎 reasons" in out
+    articles = out[out.index("Most asked-about articles") :]
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "bot.db")) as conn:
+        asked, answered = conn.execute(
+            "SELECT COUNT(*), SUM(answered) FROM queries WHERE COALESCE(answer_doc_id, "
+            "json_extract(top_hits, '$[0].doc_id')) = ?",
+            (EMPLOYEE_004,),
+        ).fetchone()
+    assert f"{asked}× Employee No. 004 saves Ali ({answered} answered)" in articles
+    assert EMPLOYEE_004 in articles
+
+
+def test_stats_chart_and_csv(corpusbot: Run, tmp_path: Path) -> None:
+    _seed_log(corpusbot, tmp_path)
+    chart, table = tmp_path / "chart.png", tmp_path / "log.csv"
+
+    proc = corpusbot("stats", "--json", "--chart", str(chart), "--csv", str(table))
+    assert proc.returncode == 0, proc.stderr
+    json.loads(proc.stdout)  # the notes about the files go to standard error
+
+    png = chart.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1000, 750)
+    assert len(png) < 1_000_000
+
+    with table.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6
+    assert list(rows[0]) == [
+        "id", "time", "source", "question", "answered", "top_article", "latency_ms",
+        "votes_up", "votes_down", "reason",
+    ]  # fmt: skip
+    assert rows[0]["question"] == ANSWERABLE
+    assert (rows[0]["answered"], rows[0]["top_article"]) == ("yes", EMPLOYEE_004)
+    assert (rows[0]["votes_up"], rows[0]["votes_down"], rows[0]["reason"]) == (
+        "1",
+        "1",
+        "too short",
+    )
+    assert rows[2]["answered"] == "no"
+    assert rows[2]["top_article"]  # the closest article even when not answered
+    assert rows[2]["reason"] == "'@everyone no"  # a leading @ could start a formula
+    assert all(r["source"] == "cli" and r["time"].endswith("Z") for r in rows)
+
+
+def test_stats_csv_defuses_spreadsheet_formulas(corpusbot: Run, tmp_path: Path) -> None:
+    assert corpusbot("ask", '=HYPERLINK("http://x") who is Dai Shan').returncode == 0
+    table = tmp_path / "log.csv"
+    assert corpusbot("stats", "--csv", str(table)).returncode == 0
+    with table.open(newline="", encoding="utf-8") as fh:
+        [row] = list(csv.DictReader(fh))
+    assert row["question"] == '\'=HYPERLINK("http://x") who is Dai Shan'
+
+
+def test_stats_bad_input_is_a_clear_error(corpusbot: Run, tmp_path: Path) -> None:
+    missing = corpusbot("stats")
+    assert missing.returncode == 2
+    assert "no database at" in _flat(missing.stderr)
+
+    _seed_log(corpusbot, tmp_path)
+    period = corpusbot("stats", "--period", "year")
+    assert period.returncode == 2
+    assert "--period must be one of day, week, month, all" in _flat(period.stderr)
+
+    nowhere = tmp_path / "no-such-folder" / "chart.png"
+    folder = corpusbot("stats", "--chart", str(nowhere))
+    assert folder.returncode == 2
+    assert "does not exist" in _flat(folder.stderr)
+    assert not nowhere.parent.exists()
+    for proc in (missing, period, folder):
+        assert proc.stdout == ""
+        assert "Traceback" not in proc.stderr
+
+
+def test_ask_does_not_import_the_plotting_library(cli_env: dict[str, str], workdir: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "sys.argv = ['corpusbot', 'ask', '--json', 'Who is Dai Shan?']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('plotting imported:', 'matplotlib' in sys.modules, file=sys.stderr)"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**environ, **cli_env},
+        cwd=workdir,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["answer"] is not None
+    assert "plotting imported: False" in proc.stderr

@@ -182,7 +182,35 @@ async def test_vote_down_with_a_reason(session: Session) -> None:
     assert vote is not None
     assert (vote.vote, vote.reason) == (-1, "too vague")
     stats = await session.send("/stats")
-    assert "1 questions: 1 answered, 0 not in the articles; feedback 👍 0 / 👎 1" in stats
+    assert stats.startswith("corpusbot stats · the last 7 days\n")
+    assert "Questions: 1: 1 answered (100%), 0 not in the articles" in stats
+    assert "Feedback: 👍 0 · 👎 1" in stats
+    assert "“too vague” on #1: Who is Dai Shan?" in stats
+
+
+async def test_stats_groups_unanswered_questions_and_takes_a_period(session: Session) -> None:
+    for question in ("Who is the mayor of Paris?", "who is the MAYOR of paris", "Who is Dai Shan?"):
+        await session.send(f"/ask {question}")
+
+    week = await session.send("/stats")
+    assert "Asked from: console 3" in week
+    assert "2× Who is the mayor of Paris?" in week or "2× who is the MAYOR of paris" in week
+    assert (await session.send("/stats all")).startswith("corpusbot stats · all time\n")
+    bad = await session.send("/stats fortnight")
+    assert bad.startswith("Sorry\n") and "day, week, month, all" in bad
+
+
+async def test_resume_a_paused_digest(session: Session) -> None:
+    await session.send("/subscribe Alibaba Cloud daily")
+    [sub] = await session.core.guild_subscriptions(0)
+    await session.core.pause(sub, "no permission to post here")
+    listing = await session.send("/subscriptions")
+    assert "paused: no permission to post here" in listing
+
+    out = await session.send("/resume alibaba cloud")
+    assert out.startswith("Resumed: the daily digest on “Alibaba Cloud” restarts now.")
+    again = await session.send("/resume Alibaba Cloud")
+    assert "is not paused" in again
 
 
 @pytest.mark.parametrize(

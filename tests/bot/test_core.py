@@ -20,7 +20,10 @@ from bot.core import (
     MAX_QUESTION_CHARS,
     MAX_TOPIC_CHARS,
     Busy,
+    ChannelRefused,
     Core,
+    Digest,
+    NoticeUndeliverable,
     OnCooldown,
     Requester,
     UserError,
@@ -453,6 +456,75 @@ async def test_a_paused_subscription_is_not_due_until_resubscribed(
     assert resumed.status == "active"
     assert resumed.pause_reason is None
     assert [s.id for s in await core.due_subscriptions()] == [sub.id]
+
+
+async def test_a_refused_channel_pauses_once_and_resume_sends_nothing_twice(
+    core: Core, clock: Clock
+) -> None:
+    sub = await subscribe(core)
+    first = await deliver(core, sub)
+    assert first
+
+    async def refuse(digest: Digest) -> int:
+        raise ChannelRefused("no permission to post here (Missing Permissions)")
+
+    (core.settings.corpus / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    clock.advance(DAY)
+    await core.reindex()
+    assert await core.deliver_digest(await current(core, sub), refuse) is None
+    paused = await current(core, sub)
+    assert (paused.status, paused.notice) == ("paused", "pending")
+
+    told: list[int] = []
+
+    async def notify(s: Subscription) -> str:
+        told.append(s.id)
+        return "#general"
+
+    assert await core.send_pause_notices(notify) == 1
+    assert await core.send_pause_notices(notify) == 0  # once only
+    assert told == [sub.id]
+    assert (await current(core, sub)).notice_detail == "#general"
+
+    with pytest.raises(UserError, match="no digest"):
+        await core.resume(CHANNEL, "Taobao")
+    resumed = await core.resume(CHANNEL, "  alibaba   cloud ")
+    assert resumed.active and resumed.next_due_at == clock()
+    with pytest.raises(UserError, match="not paused"):
+        await core.resume(CHANNEL, "Alibaba Cloud")
+    # the article that could not be posted comes now; none of the first digest again
+    assert await deliver(core, resumed) == [NEW_ARTICLE_ID]
+
+
+async def test_an_undeliverable_pause_notice_is_recorded(core: Core) -> None:
+    sub = await subscribe(core)
+    await core.pause(sub, "the channel no longer exists")
+
+    async def nowhere(s: Subscription) -> str:
+        raise NoticeUndeliverable("no system channel and the subscriber's DMs are closed")
+
+    assert await core.send_pause_notices(nowhere) == 0
+    failed = await current(core, sub)
+    assert (failed.notice, failed.notice_detail) == (
+        "failed",
+        "no system channel and the subscriber's DMs are closed",
+    )
+
+
+async def test_stats_reports_the_period_asked_for(core: Core, clock: Clock) -> None:
+    await core.ask("Who is Dai Shan?", DISCORD_USER)
+    clock.advance(2 * DAY)
+    await core.ask("What is the capital of France?", Requester(source="console"))
+
+    week = await core.stats("week")
+    assert (week.totals.questions, week.totals.answered, week.not_answered) == (2, 1, 1)
+    assert week.totals.by_source == {"console": 1, "discord": 1}
+    assert week.passages == core.index.num_passages
+    assert (await core.stats("day")).totals.questions == 1
+    with pytest.raises(UserError, match="day, week, month, all"):
+        await core.stats("fortnight")
+    rows = [row async for row in core.query_log("all")]
+    assert [r.question for r in rows] == ["Who is Dai Shan?", "What is the capital of France?"]
 
 
 async def test_preview_digest(core: Core) -> None:
