@@ -260,6 +260,11 @@ def subscriptions_card(subs: Sequence[Subscription], now: float, *, where: str) 
             status = f"active · next digest {when(sub.next_due_at, now)}"
         else:
             status = f"⏸ paused: {escape(sub.pause_reason or 'no reason given')}"
+            if sub.notice == "sent":
+                status += f" · notice sent to {sub.notice_detail}"
+            elif sub.notice == "failed":
+                status += f" · no notice could be sent ({escape(sub.notice_detail or '')})"
+            status += " · restart with `/resume`"
         card.fields.append(
             (
                 shorten(f"“{escape(sub.topic)}” ({sub.cadence})", FIELD_NAME_MAX),
@@ -268,6 +273,29 @@ def subscriptions_card(subs: Sequence[Subscription], now: float, *, where: str) 
         )
     if len(subs) > FIELDS_MAX:
         card.footer = f"Showing {FIELDS_MAX} of {len(subs)}."
+    return fit(card)
+
+
+def pause_notice_card(sub: Subscription) -> Card:
+    """What a server is told, once, when one of its digests pauses."""
+    topic = escape(sub.topic)
+    where = f"<#{sub.channel_id}>"
+    card = Card(title=shorten(f"⏸ Digest paused: “{topic}”", TITLE_MAX), color=COLOR_NOTICE)
+    reason = escape(sub.pause_reason or "Discord refused the post")
+    gone = "no longer exists" in (sub.pause_reason or "")
+    fix = (
+        f"To keep it, run **/subscribe** with the topic “{topic}” in another channel."
+        if gone
+        else "To restart it, let me **View Channel**, **Send Messages** and **Embed Links** "
+        f"there, then run **/resume** with the topic “{topic}” in {where} "
+        "(or **/subscribe** there again)."
+    )
+    card.description = (
+        f"The {sub.cadence} digest on “{topic}” in {where} stopped: {reason}.\n\n"
+        "Nothing is lost: articles it has not posted yet come with the next digest, and "
+        f"none it already posted comes twice.\n\n{fix}"
+    )
+    card.footer = "You get this notice once per pause."
     return fit(card)
 
 
@@ -397,8 +425,10 @@ HELP_TEXT = (
     "channel (hourly, daily or weekly; needs Manage Channels).\n"
     "**/unsubscribe** `topic`: stop a digest in this channel.\n"
     "**/subscriptions**: this server's digests, their status and next time.\n"
+    "**/resume** `topic`: restart a paused digest in this channel.\n"
     "**/digest** `topic`: preview what a digest on a topic would list (only you see it).\n"
     "**/reindex**: re-read the corpus (bot admins only).\n"
+    "**/stats** `[period]`: questions, answers, feedback and a chart (bot admins only).\n"
     "**/help**: this message."
 )
 

@@ -1,9 +1,10 @@
-"""/reindex, /stats and /sync for the bot's admins (checked server-side)."""
+"""/reindex, /stats (figures and a chart) and /sync for the bot's admins (checked server-side)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from typing import TYPE_CHECKING, Literal
@@ -13,13 +14,24 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import admin_only
+from bot.chart import render_chart
 from bot.core import Busy, UserError
-from bot.render import Card, error_card, fit, reindex_card, to_embed
+from bot.render import (
+    CHART_FILENAME,
+    Card,
+    error_card,
+    fit,
+    reindex_card,
+    stats_card,
+    to_embed,
+)
 
 if TYPE_CHECKING:
     from bot.app import CorpusBot
 
 log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
 
 PROGRESS_EVERY = 1.5
 
@@ -62,21 +74,31 @@ class Admin(commands.Cog):
                 return
             await interaction.edit_original_response(embed=to_embed(reindex_card(outcome)))
 
-    @app_commands.command(name="stats", description="Questions, answers and feedback (bot admins)")
+    @app_commands.command(
+        name="stats", description="Questions, answers, feedback and a chart (bot admins)"
+    )
+    @app_commands.describe(period="How far back: the last day, week (default), month, or all")
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
-    async def stats(self, interaction: discord.Interaction) -> None:
-        s = await self.core.db.queries.stats()
-        latency = f"{s.mean_latency_ms:.1f} ms" if s.mean_latency_ms is not None else "n/a"
-        lines = [
-            f"**Questions:** {s.queries} ({s.answered} answered, "
-            f"{s.abstained} not in the articles)",
-            f"**Feedback:** 👍 {s.up} · 👎 {s.down}",
-            f"**Mean latency:** {latency}",
-            f"**Passages indexed:** {self.core.index.num_passages}",
-        ]
-        card = fit(Card(title="corpusbot stats", description="\n".join(lines)))
-        await interaction.response.send_message(embed=to_embed(card), ephemeral=True)
+    async def stats(
+        self,
+        interaction: discord.Interaction,
+        period: Literal["day", "week", "month", "all"] = "week",
+    ) -> None:
+        async with self.bot.work():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            report = await self.core.stats(period)
+            files: list[discord.File] = []
+            try:
+                png = await asyncio.to_thread(render_chart, report)
+            except Exception:  # the figures still go out without their chart
+                log.exception("could not draw the stats chart")
+            else:
+                files.append(discord.File(io.BytesIO(png), filename=CHART_FILENAME))
+            card = stats_card(report, chart=bool(files))
+            await interaction.followup.send(
+                embed=to_embed(card), files=files, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
 
     @app_commands.command(name="sync", description="Register the slash commands (bot admins)")
     @app_commands.describe(scope="Everywhere (global) or only this server")

@@ -1,4 +1,5 @@
-"""/subscribe, /unsubscribe, /subscriptions, /digest and the digest loop."""
+"""/subscribe, /unsubscribe, /resume, /subscriptions, /digest, the digest loop and the
+notice a server gets when one of its digests pauses."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.core import MAX_TOPIC_CHARS, ChannelRefused, Digest, UserError
-from bot.render import digest_card, subscriptions_card, to_embed
+from bot.core import MAX_TOPIC_CHARS, ChannelRefused, Digest, NoticeUndeliverable, UserError
+from bot.render import digest_card, pause_notice_card, subscriptions_card, to_embed
 from bot.storage import Subscription
 
 if TYPE_CHECKING:
@@ -113,13 +114,48 @@ class Digests(commands.Cog):
     async def _topics(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        return await self._choices(interaction, current, paused_only=False)
+
+    async def _choices(
+        self, interaction: discord.Interaction, current: str, *, paused_only: bool
+    ) -> list[app_commands.Choice[str]]:
         subs = await self.core.channel_subscriptions(interaction.channel_id or 0)
         needle = current.casefold()
         return [
             app_commands.Choice(name=s.topic[:100], value=s.topic[:100])
             for s in subs
-            if needle in s.topic.casefold()
+            if needle in s.topic.casefold() and not (paused_only and s.active)
         ][:25]
+
+    @app_commands.command(name="resume", description="Restart a paused digest in this channel")
+    @app_commands.describe(topic="The paused topic")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_channels=True)
+    async def resume(
+        self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
+    ) -> None:
+        async with self.bot.work():
+            if not interaction.permissions.manage_channels:
+                raise UserError("You need the Manage Channels permission to resume a digest.")
+            missing = _missing_permissions(interaction)
+            if missing:
+                raise UserError(
+                    "I still can't post digests in this channel: I'm missing "
+                    f"{', '.join(missing)}. Grant them and try again."
+                )
+            sub = await self.core.resume(interaction.channel_id or 0, topic)
+            await interaction.response.send_message(
+                f"▶️ The **{sub.cadence}** digest on “{discord.utils.escape_markdown(sub.topic)}” "
+                "restarts: the next one comes shortly, with only articles this channel has "
+                "not had yet.",
+                allowed_mentions=NO_MENTIONS,
+            )
+
+    @resume.autocomplete("topic")
+    async def _paused_topics(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._choices(interaction, current, paused_only=True)
 
     @app_commands.command(
         name="subscriptions", description="This server's digests and their status"
@@ -156,6 +192,12 @@ class Digests(commands.Cog):
                 await self.deliver(sub)
             except Exception:
                 log.exception("digest for subscription %d failed; will retry next round", sub.id)
+        if self.bot.closing:
+            return
+        try:
+            await self.core.send_pause_notices(self.notify)
+        except Exception:
+            log.exception("sending pause notices failed; will retry next round")
 
     @loop.before_loop
     async def _before(self) -> None:
@@ -184,6 +226,41 @@ class Digests(commands.Cog):
         digest = await self.core.deliver_digest(sub, post)
         if digest is not None:
             log.info("digest for subscription %d: %d articles", sub.id, len(digest.items))
+
+    async def notify(self, sub: Subscription) -> str:
+        """Tell a server its digest paused: in its system channel if I may post there,
+        else by direct message to whoever subscribed. Returns where it went."""
+        embed = to_embed(pause_notice_card(sub))
+        tried: list[str] = []
+        guild = self.bot.get_guild(sub.guild_id) if sub.guild_id else None
+        channel = guild.system_channel if guild is not None else None
+        if guild is None:
+            tried.append("the server is not in my cache")
+        elif channel is None:
+            tried.append("the server has no system channel")
+        elif channel.id == sub.channel_id:
+            tried.append("the system channel is the paused one")
+        else:
+            perms = channel.permissions_for(guild.me)
+            if perms.view_channel and perms.send_messages and perms.embed_links:
+                try:
+                    await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                except discord.HTTPException as exc:
+                    tried.append(f"the system channel refused it ({exc.status})")
+                else:
+                    return f"<#{channel.id}>"
+            else:
+                tried.append("I can't post embeds in the system channel")
+        if sub.created_by is None:
+            tried.append("nobody to message directly")
+            raise NoticeUndeliverable("; ".join(tried))
+        try:
+            user = self.bot.get_user(sub.created_by) or await self.bot.fetch_user(sub.created_by)
+            await user.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            tried.append(f"a direct message to the subscriber failed ({exc.status})")
+            raise NoticeUndeliverable("; ".join(tried)) from None
+        return "the subscriber by direct message"
 
 
 async def setup(bot: CorpusBot) -> None:

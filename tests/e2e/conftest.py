@@ -64,9 +64,9 @@ READY_TIMEOUT = 30.0
 
 
 def make_bot_guild() -> FakeGuild:
-    """#general and #news with four humans: the owner, a bot admin (in
-    CORPUSBOT_ADMIN_IDS, not the owner), a moderator with Manage Channels and a plain
-    member with @everyone's permissions only."""
+    """#general (the system channel) and #news with four humans: the owner, a bot admin
+    (in CORPUSBOT_ADMIN_IDS, not the owner), a moderator with Manage Channels and a
+    plain member with @everyone's permissions only."""
     admins = FakeRole("Admins", MANAGE_GUILD)
     mods = FakeRole("Moderators", MANAGE_CHANNELS)
     members = [
@@ -80,6 +80,7 @@ def make_bot_guild() -> FakeGuild:
         channels=["general", "news"],
         roles=[admins, mods],
         members=members,
+        system_channel="general",
     )
 
 

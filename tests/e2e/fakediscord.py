@@ -268,6 +268,8 @@ class FakeGuild:
     id: int = field(default_factory=snowflake)
     owner_id: int | None = None
     bot_role_id: int | None = None
+    # Where Discord posts join and boost messages; a channel name or id, or None.
+    system_channel: int | str | None = None
 
     def __post_init__(self) -> None:
         self.bot_permissions = _perm_value(self.bot_permissions)
@@ -286,6 +288,8 @@ class FakeGuild:
             self.members.append(FakeMember(make_user("tester")))
         if self.owner_id is None:
             self.owner_id = self.members[0].id
+        if self.system_channel is not None:
+            self.system_channel = self.channel(self.system_channel).id
 
     @property
     def text_channels(self) -> list[FakeChannel]:
@@ -366,7 +370,7 @@ class FakeGuild:
             "nsfw_level": 0,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "system_channel_id": None,
+            "system_channel_id": str(self.system_channel) if self.system_channel else None,
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -534,6 +538,29 @@ def _json_response(
 
 def _error(status: int, code: int, message: str) -> _Json:
     return _Json(status, {"message": message, "code": code})
+
+
+def _resolve_attachment_urls(
+    embeds: Sequence[Mapping[str, Any]], attachments: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Embeds with ``attachment://NAME`` image, thumbnail, author and footer icon URLs
+    replaced by the uploaded file's URL, as Discord returns them ("Uploading Files:
+    Using Attachments within Embeds" in its API reference)."""
+    urls = {f"attachment://{a['filename']}": a["url"] for a in attachments}
+    resolved = []
+    for embed in embeds:
+        embed = json.loads(json.dumps(embed))
+        for key, url_key in (
+            ("image", "url"),
+            ("thumbnail", "url"),
+            ("author", "icon_url"),
+            ("footer", "icon_url"),
+        ):
+            part = embed.get(key)
+            if isinstance(part, dict) and part.get(url_key) in urls:
+                part["proxy_url"] = part[url_key] = urls[part[url_key]]
+        resolved.append(embed)
+    return resolved
 
 
 def _compile(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
@@ -871,7 +898,13 @@ class FakeDiscord:
                 elif hasattr(value, "file"):
                     data = value.file.read()
                     record.files.append(
-                        {"field": name, "filename": value.filename, "size": len(data)}
+                        {
+                            "field": name,
+                            "filename": value.filename,
+                            "size": len(data),
+                            "content_type": value.content_type,
+                            "data": data,
+                        }
                     )
         else:
             text = await request.text()
@@ -1075,6 +1108,17 @@ class FakeDiscord:
     ) -> dict[str, Any]:
         body = body or {}
         guild, _ = self._find_channel(channel_id)
+        attachments = [
+            {
+                "id": str(snowflake()),
+                "filename": f["filename"],
+                "size": f["size"],
+                "content_type": f.get("content_type"),
+                "url": f"{self.base_url}/attachments/{f['filename']}",
+                "proxy_url": f"{self.base_url}/attachments/{f['filename']}",
+            }
+            for f in files
+        ]
         message: dict[str, Any] = {
             "id": str(snowflake()),
             "type": msg_type,
@@ -1087,17 +1131,8 @@ class FakeDiscord:
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": [
-                {
-                    "id": str(snowflake()),
-                    "filename": f["filename"],
-                    "size": f["size"],
-                    "url": f"{self.base_url}/attachments/{f['filename']}",
-                    "proxy_url": f"{self.base_url}/attachments/{f['filename']}",
-                }
-                for f in files
-            ],
-            "embeds": list(body.get("embeds") or []),
+            "attachments": attachments,
+            "embeds": _resolve_attachment_urls(body.get("embeds") or [], attachments),
             "components": list(body.get("components") or []),
             "pinned": False,
             "flags": int(body.get("flags") or 0),
@@ -1267,7 +1302,12 @@ class FakeDiscord:
         raise _error(404, 10015, "Unknown Webhook")
 
     def _interaction_message(
-        self, interaction: InteractionRecord, body: Mapping[str, Any] | None, *, flags: int = 0
+        self,
+        interaction: InteractionRecord,
+        body: Mapping[str, Any] | None,
+        *,
+        flags: int = 0,
+        files: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any]:
         body = dict(body or {})
         body["flags"] = int(body.get("flags") or 0) | flags
@@ -1286,7 +1326,7 @@ class FakeDiscord:
         }
         msg_type = 20 if interaction.type == APPLICATION_COMMAND else 0
         channel_id = interaction.channel_id or 0
-        return self._new_message(channel_id, body, msg_type=msg_type, extra=extra)
+        return self._new_message(channel_id, body, msg_type=msg_type, extra=extra, files=files)
 
     async def _interaction_callback(
         self, record: RecordedRequest, interaction_id: str, token: str
@@ -1307,7 +1347,9 @@ class FakeDiscord:
         message: dict[str, Any] | None = None
         if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
             loading = LOADING_FLAG if kind == DEFERRED_CHANNEL_MESSAGE else 0
-            message = self._interaction_message(interaction, data, flags=loading)
+            message = self._interaction_message(
+                interaction, data, flags=loading, files=record.files
+            )
             interaction.original = message
         elif kind in (UPDATE_MESSAGE, DEFERRED_UPDATE_MESSAGE):
             target = interaction.payload.get("message")
@@ -1338,7 +1380,7 @@ class FakeDiscord:
         interaction = self._interaction_by_token(token)
         if not interaction.callbacks:
             raise _error(404, 10015, "Unknown Webhook")
-        message = self._interaction_message(interaction, record.json)
+        message = self._interaction_message(interaction, record.json, files=record.files)
         interaction.followups.append(message)
         return message if record.query.get("wait") in ("1", "true", "True") else None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +45,7 @@ except ImportError:
 pytestmark = pytest.mark.e2e
 
 TOPICS = ["climate", "elections", "economy", "energy", "education"]
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 
 class VoteView(ui.View):
@@ -121,6 +123,13 @@ class ProbeBot(commands.AutoShardedBot):
         ) -> None:
             await interaction.response.send_message("not allowed", ephemeral=True)
 
+        @tree.command(description="Defer, then follow up with an image in an embed")
+        async def picture(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            embed = discord.Embed(title="chart").set_image(url="attachment://chart.png")
+            image = discord.File(io.BytesIO(PNG_BYTES), filename="chart.png")
+            await interaction.followup.send(embed=embed, file=image, ephemeral=True)
+
         @tree.command(description="Reply with a button")
         async def vote(interaction: discord.Interaction) -> None:
             await interaction.response.send_message("Was this helpful?", view=VoteView(self))
@@ -194,6 +203,7 @@ async def test_tree_sync_puts_commands(bot: ProbeBot, fake_discord: FakeDiscord)
     assert names == [
         "admin",
         "feedback",
+        "picture",
         "ping",
         "progress",
         "search",
@@ -234,6 +244,33 @@ async def test_deferred_reply_then_followup(bot: ProbeBot, fake_discord: FakeDis
     assert [m["content"] for m in followups] == ["done thinking"]
     request = await fake_discord.wait_for_request("POST", rf"/webhooks/\d+/{interaction.token}")
     assert request.query.get("wait") in ("1", "true")
+
+
+async def test_followup_with_a_file_keeps_its_bytes_and_resolves_the_embed_image(
+    bot: ProbeBot, fake_discord: FakeDiscord
+) -> None:
+    interaction = await fake_discord.send_slash_command("picture")
+    [message] = await fake_discord.wait_for_followups(interaction)
+    request = await fake_discord.wait_for_request("POST", rf"/webhooks/\d+/{interaction.token}")
+
+    [upload] = request.files
+    assert (upload["field"], upload["filename"], upload["data"]) == (
+        "files[0]",
+        "chart.png",
+        PNG_BYTES,
+    )
+    assert request.json["attachments"] == [{"id": 0, "filename": "chart.png"}]
+    assert request.json["embeds"][0]["image"]["url"] == "attachment://chart.png"
+    [attachment] = message["attachments"]
+    assert (attachment["filename"], attachment["size"]) == ("chart.png", len(PNG_BYTES))
+    assert message["embeds"][0]["image"]["url"] == attachment["url"]  # as Discord answers
+    assert message["flags"] & EPHEMERAL_FLAG
+
+
+async def test_system_channel_reaches_the_guild_cache(fake_discord: FakeDiscord) -> None:
+    guild = FakeGuild(name="With a system channel", system_channel="general")
+    assert guild.to_payload()["system_channel_id"] == str(guild.channel("general").id)
+    assert FakeGuild().to_payload()["system_channel_id"] is None
 
 
 async def test_edit_of_original_reply(bot: ProbeBot, fake_discord: FakeDiscord) -> None:
