@@ -26,6 +26,7 @@ from discord.gateway import DiscordWebSocket
 from bot.config import Settings
 from bot.core import Core, UserError
 from bot.exts.errors import reply_error
+from bot.health import Heartbeat, heartbeat_path
 
 __all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
 
@@ -102,7 +103,9 @@ class CorpusTree(app_commands.CommandTree):
 class CorpusBot(commands.AutoShardedBot):
     """The bot: extensions, persistent feedback buttons, deliberate command sync."""
 
-    def __init__(self, settings: Settings, core: Core) -> None:
+    def __init__(
+        self, settings: Settings, core: Core, *, heartbeat: Heartbeat | None = None
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; nothing privileged
         super().__init__(
@@ -118,6 +121,19 @@ class CorpusBot(commands.AutoShardedBot):
         self.closing = False
         self._inflight: set[asyncio.Task] = set()
         self.loop_monitor = LoopMonitor() if settings.loop_monitor else None
+        self.heartbeat = heartbeat
+        if heartbeat is not None:
+            heartbeat.shards = self.shard_states
+
+    def shard_states(self) -> dict[int, tuple[bool, float]]:
+        """{shard id: (connected, gateway heartbeat latency in seconds)} for the health
+        check; the latency is infinite until a heartbeat has been acknowledged."""
+        return {sid: (not info.is_closed(), info.latency) for sid, info in self.shards.items()}
+
+    async def on_ready(self) -> None:
+        if self.heartbeat is not None and self.heartbeat.state == "starting":
+            self.heartbeat.state = "running"
+            await self.heartbeat.write()
 
     async def setup_hook(self) -> None:
         if self.loop_monitor is not None:
@@ -208,12 +224,15 @@ async def _amain(settings: Settings) -> int:
     if token is None:
         log.error("DISCORD_TOKEN is not set")
         return 2
+    heartbeat = Heartbeat(heartbeat_path(settings))
+    heartbeat.start()  # "starting" while the index loads
     try:
         core = await Core.start(settings)
     except UserError as exc:
         log.error("cannot start: %s", exc)
+        await heartbeat.stop()
         return 2
-    bot = CorpusBot(settings, core)
+    bot = CorpusBot(settings, core, heartbeat=heartbeat)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -229,6 +248,7 @@ async def _amain(settings: Settings) -> int:
             raise
         log.info("connection closed during shutdown: %s", exc)
     finally:
+        await heartbeat.stop()
         await core.close()
         log.info("stopped; database closed")
     return 0

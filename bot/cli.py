@@ -22,12 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import setup_logging
-from bot.render import answer_card, answer_json, error_card, stats_card, to_text
-from retrieval.corpus import CorpusError
-from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
 
+# Discord, the retrieval engine and the plotting library are imported by the commands
+# that need them, so light commands (health, check, stats) start fast.
 if TYPE_CHECKING:
     from bot.core import Core
+    from retrieval.index import BuildReport, Index
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -72,6 +72,9 @@ def _open(
     settings: Settings, *, force: bool = False, show_progress: bool = False
 ) -> tuple[Index, BuildReport]:
     """Open (and if needed build) the index, with a progress bar when asked."""
+    from retrieval.corpus import CorpusError
+    from retrieval.index import IndexUnavailable, open_index
+
     try:
         if not show_progress:
             return open_index(settings.corpus, settings.index_path, force=force)
@@ -133,6 +136,7 @@ async def _ask_all(
     gets its output line, in order; a refused one is explained on standard error and
     answered with a null answer and no passages."""
     from bot.core import Requester, UserError
+    from bot.render import answer_card, answer_json, error_card, to_text
 
     core = await _start_core(settings)
     who = Requester(source="cli")
@@ -199,6 +203,7 @@ def stats(
 async def _stats(
     settings: Settings, period: str, *, as_json: bool, chart: Path | None, csv_path: Path | None
 ) -> None:
+    from bot.render import stats_card, to_text
     from bot.stats import build_report, export_span, write_csv
     from bot.storage import Database, StorageError
 
@@ -328,6 +333,22 @@ def check(
     from bot.ops import run_check
 
     raise typer.Exit(run_check(for_run=for_run))
+
+
+@app.command()
+def health(
+    max_age: Annotated[
+        float,
+        typer.Option(
+            "--max-age", min=1, help="Seconds after which the bot's heartbeat counts as stale."
+        ),
+    ] = 60.0,
+) -> None:
+    """Is the running bot healthy: heartbeat recent, gateway connected, database readable?
+    Exit 0 when it is (cheap enough for a container health check every 30 s)."""
+    from bot.health import run_health
+
+    raise typer.Exit(run_health(max_age=max_age))
 
 
 @app.command()

@@ -66,6 +66,7 @@ def test_runtime_copies_the_venv_and_seeds_from_the_builder() -> None:
     assert f"CORPUSBOT_CORPUS={SEEDS}" in env
     assert "CORPUSBOT_DB=/var/lib/corpusbot/" in env
     assert "NUMBA_CACHE_DIR=/var/lib/corpusbot/" in env  # writable by the bot's user
+    assert "MPLCONFIGDIR=/var/lib/corpusbot/" in env  # the chart's font cache, writable too
     assert any("/var/lib/corpusbot" in v for v in args_of(runtime, "VOLUME"))
 
 
@@ -81,7 +82,7 @@ def test_healthcheck_and_cmd() -> None:
     [health] = args_of(runtime, "HEALTHCHECK")
     options, _, command = health.partition("CMD ")
     assert "--timeout=" in options
-    assert json.loads(command) == ["corpusbot", "check", "--for-run"]
+    assert json.loads(command) == ["corpusbot", "health"]
     [cmd] = args_of(runtime, "CMD")
     assert json.loads(cmd) == ["corpusbot", "run"]
 
@@ -107,7 +108,7 @@ def test_compose_builds_this_dockerfile_with_the_same_healthcheck() -> None:
     assert re.search(r"^\s+restart: unless-stopped$", compose, re.M)
     assert re.search(r"^\s+- state:/var/lib/corpusbot$", compose, re.M)
     test = re.search(r"^\s+test: (\[.*\])$", compose, re.M)
-    assert test and json.loads(test.group(1)) == ["CMD", "corpusbot", "check", "--for-run"]
+    assert test and json.loads(test.group(1)) == ["CMD", "corpusbot", "health"]
     grace = re.search(r"^\s+stop_grace_period: (\d+)s$", compose, re.M)
     assert grace and int(grace.group(1)) >= 25
 

@@ -74,6 +74,7 @@ def test_service_settings_the_deployment_relies_on() -> None:
     assert "CORPUSBOT_DB=%S/corpusbot/corpusbot.db" in d["Environment"]
     # compiled retrieval kernels are cached in a directory the service may write
     assert "NUMBA_CACHE_DIR=%C/corpusbot" in d["Environment"]
+    assert "MPLCONFIGDIR=%C/corpusbot/matplotlib" in d["Environment"]
     assert d["CacheDirectory"] == ["corpusbot"]
     # the kernels need executable memory
     assert "MemoryDenyWriteExecute" not in d
