@@ -284,11 +284,11 @@ def pause_notice_card(sub: Subscription) -> Card:
     reason = escape(sub.pause_reason or "Discord refused the post")
     gone = "no longer exists" in (sub.pause_reason or "")
     fix = (
-        f"To keep it, run **/subscribe** with the topic “{topic}” in another channel."
+        f"To keep it, run /subscribe with the topic “{topic}” in another channel."
         if gone
         else "To restart it, let me **View Channel**, **Send Messages** and **Embed Links** "
-        f"there, then run **/resume** with the topic “{topic}” in {where} "
-        "(or **/subscribe** there again)."
+        f"there, then run /resume with the topic “{topic}” in {where} "
+        "(or /subscribe there again)."
     )
     card.description = (
         f"The {sub.cadence} digest on “{topic}” in {where} stopped: {reason}.\n\n"

@@ -22,6 +22,7 @@ from bot.render import (
     emphasize,
     escape,
     fit,
+    pause_notice_card,
     shorten,
     subscriptions_card,
     to_embed,
@@ -300,3 +301,40 @@ def test_emphasize_bolds_whole_words_by_their_index_term() -> None:
 
     assert out.startswith("**Cloud** **clouds**")
     assert "sky" in out and "**sky**" not in out
+
+
+def _paused(topic: str, reason: str, **notice: object) -> Subscription:
+    return Subscription(
+        1, 10, 20, topic, topic.casefold(), "daily", "paused", reason, 0, 1, 0, 0, 5.0, **notice
+    )  # type: ignore[arg-type]
+
+
+def test_the_pause_notice_says_which_digest_stopped_why_and_how_to_resume() -> None:
+    card = pause_notice_card(
+        _paused("Alibaba Cloud", "no permission to post here (Missing Access)")
+    )
+
+    assert card.title == "⏸ Digest paused: “Alibaba Cloud”"
+    assert "The daily digest on “Alibaba Cloud” in <#20> stopped: no permission" in (
+        card.description
+    )
+    assert "run /resume with the topic “Alibaba Cloud” in <#20>" in card.description
+    assert "Nothing is lost" in card.description
+    gone = pause_notice_card(_paused("Taobao", "the channel no longer exists"))
+    assert "in another channel" in gone.description and "/resume" not in gone.description
+
+    hostile = pause_notice_card(_paused("@everyone **x**", "@here <@123456789012345678>"))
+    assert_within_limits(hostile)
+    for text in texts(hostile):
+        assert_harmless(text)
+
+
+def test_subscriptions_show_where_the_pause_notice_went() -> None:
+    sent = _paused("Alibaba Cloud", "gone", notice="sent", notice_detail="<#30>")
+    failed = _paused("Taobao", "gone", notice="failed", notice_detail="no system channel")
+
+    card = subscriptions_card([sent, failed], now=0, where="a server")
+
+    values = [value for _, value in card.fields]
+    assert "⏸ paused: gone · notice sent to <#30> · restart with `/resume`" in values[0]
+    assert "no notice could be sent (no system channel)" in values[1]
