@@ -32,7 +32,13 @@ __all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.exts.errors", "bot.exts.ask", "bot.exts.digests", "bot.exts.admin")
+EXTENSIONS = (
+    "bot.exts.errors",
+    "bot.exts.ask",
+    "bot.exts.digests",
+    "bot.exts.admin",
+    "bot.exts.synonyms",
+)
 DRAIN_SECONDS = 20.0
 
 

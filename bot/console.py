@@ -22,6 +22,7 @@ from bot.render import (
     reindex_card,
     stats_card,
     subscriptions_card,
+    synonyms_card,
     to_text,
 )
 
@@ -51,6 +52,7 @@ class Console:
             "digest": self.digest,
             "reindex": self.reindex,
             "stats": self.stats,
+            "synonyms": self.synonyms,
             "help": self.help,
         }
 
@@ -135,6 +137,25 @@ class Console:
     async def stats(self, period: str) -> None:
         report = await self.core.stats(period.strip().lower() or "week")
         self.say(to_text(stats_card(report)))
+
+    async def synonyms(self, rest: str) -> None:
+        """/synonyms, /synonyms add A, B, /synonyms remove N."""
+        action, _, names = rest.partition(" ")
+        action = action.lower()
+        if action == "add":
+            group = await self.core.add_synonyms(names, CONSOLE_USER)
+            self.say(f"Added #{group.id}: {', '.join(group.members)}")
+        elif action == "remove":
+            if not names.strip().lstrip("#").isdigit():
+                raise UserError("Give the group's number: /synonyms remove 3")
+            number = int(names.strip().lstrip("#"))
+            found = await self.core.remove_synonyms(number)
+            self.say(f"Removed #{number}." if found else f"There is no group #{number}.")
+        elif action in {"", "list"}:
+            file_groups = self.core.file_synonyms.groups
+            self.say(to_text(synonyms_card(file_groups, self.core.admin_synonyms)))
+        else:
+            raise UserError("Use /synonyms, /synonyms add A, B or /synonyms remove N.")
 
     async def help(self, _: str) -> None:
         self.say(to_text(help_card()))

@@ -23,17 +23,19 @@ from bot.stats import PERIODS, StatsReport, build_report, export_span
 from bot.storage import (
     Cadence,
     Database,
+    DuplicateGroup,
     LogRow,
     StorageError,
     Subscription,
     SyncReport,
+    SynonymGroup,
     topic_key,
 )
 from retrieval import semantic
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
 from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
-from retrieval.synonyms import Synonyms
+from retrieval.synonyms import MAX_MEMBER_CHARS, Synonyms, parse_group
 from retrieval.text import tokenize
 
 __all__ = [
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 300
 MAX_TOPIC_CHARS = 100
 MAX_REASON_CHARS = 500
+# One /synonyms add line: a group of up to 20 names of up to 100 characters each.
+MAX_SYNONYM_LINE = 20 * (MAX_MEMBER_CHARS + 2)
 DIGEST_MAX_ITEMS = 5
 DIGEST_SEARCH_DEPTH = 200
 CADENCE_SECONDS: dict[str, int] = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
@@ -197,7 +201,9 @@ class Core:
         self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
         self._reindex_lock = asyncio.Lock()
         self.reindex_progress: ReindexProgress | None = None
-        self.synonyms: Synonyms = settings.load_synonyms()
+        self.file_synonyms: Synonyms = settings.load_synonyms()
+        self.admin_synonyms: list[SynonymGroup] = []
+        self.synonyms: Synonyms = self.file_synonyms
 
     @classmethod
     async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Core:
@@ -215,6 +221,7 @@ class Core:
         except (OSError, sqlite3.Error, StorageError) as exc:
             raise UserError(f"cannot open the database {settings.db}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
+        await core._load_synonyms()
         synced = await core._sync_documents()
         log.info(
             "index ready: %d documents, %d passages (%s); %d new documents",
@@ -303,6 +310,38 @@ class Core:
             raise UserError(f"The period must be one of {', '.join(PERIODS)}.")
         since, until = export_span(period, self.clock())
         return self.db.queries.export(since, until)
+
+    # --- synonyms -----------------------------------------------------------------
+
+    async def _load_synonyms(self) -> None:
+        """Read the admins' groups and merge them with the file's for answering."""
+        self.admin_synonyms = await self.db.synonyms.all()
+        self.synonyms = self.file_synonyms.merged(g.members for g in self.admin_synonyms)
+
+    async def add_synonyms(self, names: str, user_id: int | None) -> SynonymGroup:
+        """Store a group written as "A, B, C"; answers use it at once."""
+        if len(names) > MAX_SYNONYM_LINE:
+            raise UserError(f"Give at most {MAX_SYNONYM_LINE} characters of names.")
+        try:
+            members = parse_group(" ".join(names.split()))
+        except ValueError as exc:
+            raise UserError(f"Not a synonym group: {exc}.") from None
+        try:
+            group = await self.db.synonyms.add(members, created_by=user_id, now=self.clock())
+        except DuplicateGroup as exc:
+            where = f" as #{exc.existing_id}" if exc.existing_id > 0 else ""
+            raise UserError(f"That group is already stored{where}.") from None
+        await self._load_synonyms()
+        log.info("synonym group %d added by %s", group.id, user_id)
+        return group
+
+    async def remove_synonyms(self, group_id: int) -> bool:
+        """Delete an admin's group by its number; False if there is none."""
+        removed = await self.db.synonyms.remove(group_id)
+        if removed:
+            await self._load_synonyms()
+            log.info("synonym group %d removed", group_id)
+        return removed
 
     # --- subscriptions ------------------------------------------------------------
 

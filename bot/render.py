@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.storage import Subscription
+from bot.storage import Subscription, SynonymGroup
 from retrieval.answer import Result
 from retrieval.text import tokenize
 
@@ -429,8 +429,26 @@ HELP_TEXT = (
     "**/digest** `topic`: preview what a digest on a topic would list (only you see it).\n"
     "**/reindex**: re-read the corpus (bot admins only).\n"
     "**/stats** `[period]`: questions, answers, feedback and a chart (bot admins only).\n"
+    "**/synonyms** `list` / `add` / `remove`: names that mean the same thing, used by "
+    "every answer (bot admins only).\n"
     "**/help**: this message."
 )
+
+
+def synonyms_card(
+    file_groups: Sequence[Sequence[str]], admin_groups: Sequence[SynonymGroup]
+) -> Card:
+    """The alias groups answers use: the admins' (numbered, removable) and the file's."""
+    card = Card(title="Synonyms", color=COLOR_ANSWER)
+    lines = [f"**#{g.id}** " + escape(", ".join(g.members)) for g in admin_groups] or [
+        "No groups added here yet: `/synonyms add Jack Ma, Ma Yun`."
+    ]
+    card.description = "\n".join(lines)
+    if file_groups:
+        listed = "\n".join(escape(", ".join(g)) for g in file_groups)
+        card.fields.append(("From the synonyms file", listed))
+    card.footer = f"{len(admin_groups)} added · {len(file_groups)} from the file"
+    return fit(card)
 
 
 def help_card() -> Card:

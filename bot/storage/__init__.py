@@ -35,6 +35,7 @@ from .subscriptions import (
     SubscriptionRepository,
     topic_key,
 )
+from .synonyms import DuplicateGroup, SynonymGroup, SynonymRepository
 
 __all__ = [
     "ArticleCount",
@@ -45,6 +46,7 @@ __all__ = [
     "DocumentRecord",
     "DocumentRepository",
     "DownvoteReason",
+    "DuplicateGroup",
     "Hit",
     "LogRow",
     "LogTotals",
@@ -62,6 +64,8 @@ __all__ = [
     "Subscription",
     "SubscriptionRepository",
     "SyncReport",
+    "SynonymGroup",
+    "SynonymRepository",
     "UnansweredGroup",
     "UnknownQuery",
     "Vote",

@@ -20,6 +20,7 @@ from .errors import DatabaseClosedError, MigrationError, SchemaTooNewError
 from .migrations import Migration, load_migrations
 from .queries import QueryRepository
 from .subscriptions import SubscriptionRepository
+from .synonyms import SynonymRepository
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Database:
         self.queries = QueryRepository(self)
         self.subscriptions = SubscriptionRepository(self)
         self.documents = DocumentRepository(self)
+        self.synonyms = SynonymRepository(self)
 
     # -- lifetime -------------------------------------------------------------------
 

@@ -291,3 +291,14 @@ def test_corpusbot_console_reads_commands_from_stdin(tmp_path: Path, seed_copy: 
     assert "/vote 2 up" not in out  # only the first question was answered
     assert "corpusbot>" not in out  # no prompt when stdin is not a terminal
     assert "Traceback" not in done.stderr
+
+
+async def test_synonyms_are_added_listed_and_removed(session: Session) -> None:
+    assert "Added #1: Zorblax, Alibaba" in await session.send("/synonyms add Zorblax, Alibaba")
+    listed = await session.send("/synonyms")
+    assert "#1" in listed and "Zorblax, Alibaba" in listed and "Jack Ma, Ma Yun" in listed
+    assert "8000" in await session.send("/ask how many employees does Zorblax have in Beijing")
+    assert "Removed #1." in await session.send("/synonyms remove 1")
+    assert "There is no group #1." in await session.send("/synonyms remove #1")
+    assert "group's number" in await session.send("/synonyms remove one")
+    assert "Not a synonym group" in await session.send("/synonyms add lonely")

@@ -28,6 +28,7 @@ from bot.core import (
     Requester,
     UserError,
 )
+from bot.render import synonyms_card
 from bot.storage import Subscription
 
 DISCORD_USER = Requester(user_id=111, guild_id=10, channel_id=20, source="discord")
@@ -672,3 +673,61 @@ async def test_reindex_of_an_unchanged_corpus_reports_nothing_new(core: Core) ->
         [],
         [],
     )
+
+
+# --- synonyms ---------------------------------------------------------------------------
+
+ALIAS_QUESTION = "How many employees does Zorblax have in Beijing?"
+
+
+async def test_admin_synonyms_answer_at_once_and_after_a_restart(start_core: StartCore) -> None:
+    console = Requester(source="console")
+    core = await start_core()
+    before = await core.ask(ALIAS_QUESTION, console)
+    assert before.result.answer is None and "Zorblax" in before.result.reason
+
+    group = await core.add_synonyms("Zorblax,  Alibaba", 111)
+    assert group.members == ("Zorblax", "Alibaba") and group.created_by == 111
+    after = await core.ask(ALIAS_QUESTION, console)
+    assert after.result.answer is not None and "8000" in after.result.answer.text
+
+    again = await start_core()
+    assert [g.members for g in again.admin_synonyms] == [("Zorblax", "Alibaba")]
+    restarted = await again.ask(ALIAS_QUESTION, console)
+    assert restarted.result.answer is not None
+    assert await again.remove_synonyms(group.id)
+    assert not await again.remove_synonyms(group.id)
+    assert (await again.ask(ALIAS_QUESTION, console)).result.answer is None
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ("Zorblax", "at least two"),
+        ("Zorblax, zorblax", "at least two"),
+        ("x" * 101 + ", Alibaba", "longer than 100"),
+        (", ".join(f"Name{n}" for n in range(40)), "at most 20"),
+        (",,, ;;", "letters or digits"),
+    ],
+)
+async def test_a_bad_synonym_group_is_refused_with_a_reason(
+    core: Core, names: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        await core.add_synonyms(names, 111)
+    assert await core.db.synonyms.all() == []
+
+
+async def test_the_same_group_twice_is_refused(core: Core) -> None:
+    group = await core.add_synonyms("Zorblax, Alibaba", 111)
+    with pytest.raises(UserError, match=f"already stored as #{group.id}"):
+        await core.add_synonyms("ALIBABA, zorblax", 222)
+    assert len(core.admin_synonyms) == 1
+
+
+async def test_hostile_names_are_stored_as_text_and_shown_mentioning_nobody(core: Core) -> None:
+    group = await core.add_synonyms("'; DROP TABLE synonym_groups; --, @everyone **x**", 111)
+    assert group.members == ("'; DROP TABLE synonym_groups; --", "@everyone **x**")
+    assert [g.members for g in await core.db.synonyms.all()] == [group.members]
+    card = synonyms_card(core.file_synonyms.groups, core.admin_synonyms)
+    assert "@everyone" not in card.description and r"\*\*x\*\*" in card.description

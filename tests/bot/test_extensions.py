@@ -20,9 +20,9 @@ from discord import app_commands
 import bot.exts
 from bot.app import EXTENSIONS, CorpusBot
 from bot.config import Settings
-from bot.core import MAX_QUESTION_CHARS, MAX_TOPIC_CHARS, Core
+from bot.core import MAX_QUESTION_CHARS, MAX_SYNONYM_LINE, MAX_TOPIC_CHARS, Core
 
-ADMIN_COMMANDS = ("reindex", "stats", "sync")
+ADMIN_COMMANDS = ("reindex", "stats", "sync", "synonyms list", "synonyms add", "synonyms remove")
 OWNER_ID = 999
 ADMIN_ID = 42
 
@@ -65,7 +65,10 @@ async def corpusbot(tmp_path: Path, seeds_dir: Path) -> AsyncIterator[CorpusBot]
 
 
 def command(client: CorpusBot, name: str) -> app_commands.Command:
-    found = client.tree.get_command(name)
+    group, _, sub = name.partition(" ")
+    found = client.tree.get_command(group)
+    if sub and isinstance(found, app_commands.Group):
+        found = found.get_command(sub)
     assert isinstance(found, app_commands.Command), f"/{name} is not registered"
     return found
 
@@ -112,7 +115,7 @@ async def test_loading_every_extension_registers_the_commands(corpusbot: CorpusB
 
     assert set(corpusbot.extensions) == set(EXTENSIONS)
     assert {"ask", "help", "subscribe", "unsubscribe", "subscriptions", "digest"} <= names
-    assert set(ADMIN_COMMANDS) <= names
+    assert {name.split()[0] for name in ADMIN_COMMANDS} <= names
     # The payload a sync would send (and fingerprint) serialises.
     payload = [c.to_dict(corpusbot.tree) for c in corpusbot.tree.get_commands()]
     assert json.loads(json.dumps(payload, sort_keys=True)) == payload
@@ -170,3 +173,12 @@ async def test_the_ask_question_is_limited_to_300_characters(corpusbot: CorpusBo
     assert question["required"] is True
     assert question["max_length"] == MAX_QUESTION_CHARS == 300
     assert question["min_length"] == 1
+
+
+async def test_synonyms_are_for_server_managers_and_bounded(corpusbot: CorpusBot) -> None:
+    group = corpusbot.tree.get_command("synonyms")
+    assert isinstance(group, app_commands.Group)
+    assert group.default_permissions is not None and group.default_permissions.manage_guild
+    options = command(corpusbot, "synonyms add").to_dict(corpusbot.tree)["options"]
+    names = next(o for o in options if o["name"] == "names")
+    assert names["max_length"] == MAX_SYNONYM_LINE
