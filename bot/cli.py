@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.logs import setup_logging
 
 # Discord, the retrieval engine and the plotting library are imported by the commands
@@ -63,9 +63,19 @@ def _friendly(func: Callable[P, None]) -> Callable[P, None]:
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise Failure(f"invalid settings:\n{exc}") from None
+    for warning in unknown_settings():
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    return settings
+
+
+def _setup_logging(settings: Settings, *, console_level: str | None = None) -> None:
+    try:
+        setup_logging(settings, console_level=console_level)
+    except OSError as exc:
+        raise Failure(f"cannot write the log file {settings.log_file}: {exc.strerror}") from None
 
 
 def _open(
@@ -288,7 +298,7 @@ def console() -> None:
     from bot.console import run_console
 
     settings = _settings()
-    setup_logging(settings, console_level="WARNING")
+    _setup_logging(settings, console_level="WARNING")
     raise typer.Exit(run_console(settings))
 
 
@@ -302,7 +312,7 @@ def run() -> None:
     problem = settings.token_problem()
     if problem:
         raise Failure(f"{problem}; set it in the environment or in .env")
-    setup_logging(settings)
+    _setup_logging(settings)
     raise typer.Exit(run_bot(settings))
 
 

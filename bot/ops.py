@@ -21,7 +21,7 @@ from typing import TextIO
 
 import aiosqlite
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.storage import Database, latest_schema_version
 from bot.storage.database import BUSY_TIMEOUT_S
 from retrieval.corpus import CorpusError, list_article_files
@@ -105,6 +105,8 @@ def run_check(
                 write(CheckResult("settings", False, problem).line())
             return 1
     write(CheckResult("settings", True, "loaded").line())
+    for warning in unknown_settings():
+        write(f"warn settings: {warning}")
     results = asyncio.run(check(settings, for_run=for_run))
     for result in results:
         write(result.line())
