@@ -24,7 +24,7 @@ import aiosqlite
 from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.storage import Database, latest_schema_version
 from bot.storage.database import BUSY_TIMEOUT_S
-from retrieval.corpus import CorpusError, list_article_files
+from retrieval.corpus import CorpusError, load_corpus
 
 __all__ = [
     "BackupError",
@@ -114,19 +114,26 @@ def run_check(
 
 
 def _check_corpus(folder: Path) -> CheckResult:
+    """Count the articles the index would hold: each file is read and cleaned as the
+    index build does, so unusable files are counted as skipped, with why."""
     try:
-        files = list_article_files(folder)
+        loaded = load_corpus(folder)
     except CorpusError as exc:
         return CheckResult("corpus", False, str(exc))
-    if not files:
-        return CheckResult("corpus", False, f"no .txt articles in {folder}")
-    try:
-        with files[0].open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        return CheckResult("corpus", False, f"cannot read {files[0]}: {exc.strerror}")
-    noun = "article" if len(files) == 1 else "articles"
-    return CheckResult("corpus", True, f"{len(files)} {noun} in {folder}")
+    skipped = loaded.skipped
+    reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3])
+    more = "; ..." if len(skipped) > 3 else ""
+    if not loaded.documents:
+        if not skipped:
+            return CheckResult("corpus", False, f"no .txt articles in {folder}")
+        return CheckResult(
+            "corpus", False, f"no usable articles in {folder} (skipped {reasons}{more})"
+        )
+    count = len(loaded.documents)
+    detail = f"{count} {'article' if count == 1 else 'articles'} in {folder}"
+    if skipped:
+        detail += f"; {len(skipped)} skipped ({reasons}{more})"
+    return CheckResult("corpus", True, detail)
 
 
 async def _check_database(path: Path) -> CheckResult:

@@ -11,6 +11,7 @@ import pytest
 from bot.config import Settings
 from bot.ops import backup, check, run_backup, run_check
 from bot.storage import Database
+from tests.conftest import WriteCorpus
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 GOOD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz012345"
@@ -269,3 +270,33 @@ def test_backup_without_a_database_fails_and_creates_nothing(tmp_path: Path) -> 
     assert f"no database at {settings.db}" in out.getvalue()
     assert not settings.db.exists()
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_check_counts_usable_articles_and_names_the_skipped(
+    tmp_path: Path, write_corpus: WriteCorpus
+) -> None:
+    corpus = write_corpus(
+        {
+            "good.txt": "A title\n\nA usable article about Alibaba Cloud and its results.\n",
+            "empty.txt": "",
+            "binary.txt": b"\x00\x01",
+            "latin1.txt": b"caf\xe9\n",
+        }
+    )
+    code, lines = run(make_settings(tmp_path, corpus=corpus))
+    assert code == 0
+    (line,) = [ln for ln in lines if ln.startswith("ok  corpus")]
+    assert line.startswith(f"ok  corpus: 1 article in {corpus}; 3 skipped (")
+    assert "empty.txt: empty file" in line
+
+
+def test_check_fails_a_corpus_of_only_unusable_files(
+    tmp_path: Path, write_corpus: WriteCorpus
+) -> None:
+    corpus = write_corpus({"empty.txt": "", "two.txt": ""})
+    code, lines = run(make_settings(tmp_path, corpus=corpus))
+    assert code == 1
+    assert failures(lines) == [
+        f"FAIL corpus: no usable articles in {corpus} (skipped empty.txt: empty file; "
+        "two.txt: empty file)"
+    ]
