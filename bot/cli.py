@@ -401,8 +401,12 @@ def health(
 @app.command()
 @_friendly
 def backup(
-    path: Annotated[Path, typer.Argument(help="File (or folder) to write the copy to.")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    path: Annotated[
+        str, typer.Argument(help="File (or folder, or a new folder ending in /) to write to.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier backup (an SQLite file).")
+    ] = False,
 ) -> None:
     """Copy the live database consistently (SQLite online backup)."""
     from bot.ops import run_backup

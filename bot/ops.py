@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -216,7 +217,7 @@ def _existing_file_uri(path: Path) -> str:
 # -- backup -----------------------------------------------------------------------------
 
 
-async def backup(settings: Settings, dest: Path, *, force: bool = False) -> BackupReport:
+async def backup(settings: Settings, dest: Path | str, *, force: bool = False) -> BackupReport:
     """Copy the live database to ``dest`` with SQLite's online backup API and verify it.
 
     Safe while the bot runs. ``dest`` may be an existing folder, in which case the copy is
@@ -242,18 +243,18 @@ async def backup(settings: Settings, dest: Path, *, force: bool = False) -> Back
         raise BackupError(f"backup of {source} to {dest} failed: {exc}") from exc
     finally:
         await asyncio.to_thread(_remove_staging, staging)
-    stat = await asyncio.to_thread(dest.stat)
+    info = await asyncio.to_thread(dest.stat)
     return BackupReport(
         source=source,
         dest=dest,
-        size=stat.st_size,
+        size=info.st_size,
         schema_version=version,
         seconds=time.perf_counter() - started,
     )
 
 
 def run_backup(
-    settings: Settings, dest: Path, *, force: bool = False, out: TextIO | None = None
+    settings: Settings, dest: Path | str, *, force: bool = False, out: TextIO | None = None
 ) -> int:
     """Back up the database to ``dest``, print where it went; 0 on success, 1 on failure."""
     write = _writer(out or sys.stdout)
@@ -270,18 +271,47 @@ def run_backup(
     return 0
 
 
-def _backup_target(source: Path, dest: Path, *, force: bool) -> Path:
-    """The file the backup will be written to, or BackupError if it must not be."""
+def _backup_target(source: Path, dest: Path | str, *, force: bool) -> Path:
+    """The file the backup will be written to, or BackupError if it must not be.
+
+    A path ending in a separator is a folder (created if missing). Only a regular file
+    that is an SQLite database, and not the live one, is ever replaced (with force)."""
     if not source.is_file():
         raise BackupError(f"no database at {source}")
-    if dest.is_dir():
+    as_folder = str(dest).endswith(("/", os.sep))
+    dest = Path(dest)
+    if as_folder and not dest.exists():
+        try:
+            dest.mkdir(parents=True)
+        except OSError as exc:
+            raise BackupError(f"cannot create folder {dest}: {exc.strerror or exc}") from None
+    if dest.is_dir() and not dest.is_symlink():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         dest = dest / f"{source.stem}-{stamp}{source.suffix or '.db'}"
-    if dest.exists() and not force:
+    if not os.path.lexists(dest):
+        return dest
+    if not force:
         raise BackupError(f"{dest} already exists; pass --force to replace it")
-    if dest.is_dir():
-        raise BackupError(f"{dest} is a folder")
+    if dest.is_symlink():
+        raise BackupError(f"{dest} is a symbolic link; refusing to replace it")
+    if not stat.S_ISREG(dest.stat().st_mode):
+        raise BackupError(f"{dest} is not a regular file; refusing to replace it")
+    if dest.samefile(source):
+        raise BackupError(f"{dest} is the live database; back up to another file")
+    if not _is_sqlite_file(dest):
+        raise BackupError(
+            f"{dest} is not an SQLite database; refusing to replace it (--force only "
+            "replaces an earlier backup)"
+        )
     return dest
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _remove_staging(staging: Path) -> None:
