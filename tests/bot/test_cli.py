@@ -573,3 +573,15 @@ def test_ask_json_stdin_prints_valid_utf8_json_whatever_the_input_bytes(
         "plain?",
         "\ufffd\ufffd\ufffd surrogate",
     ]
+
+
+def test_run_with_discord_unreachable_is_one_clear_error(
+    corpusbot_process: Run, tmp_path: Path
+) -> None:
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    proc = corpusbot_process(
+        "run", DISCORD_TOKEN=token, DISCORD_API_BASE="http://127.0.0.1:9/api/v10"
+    )
+    assert proc.returncode == 1
+    assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in proc.stderr
+    assert "Traceback" not in proc.stderr
