@@ -8,7 +8,9 @@ loop would, and printed as "posted in #console".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -175,6 +177,32 @@ class Console:
             await self.core.deliver_digest(sub, post)
 
 
+def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future[str]:
+    """Read one line in a daemon thread of its own. Not the default executor: on
+    Ctrl-C, asyncio.run waits for that executor's threads, so a thread blocked in
+    readline() kept the console from exiting until Enter was pressed."""
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line, error = stdin.readline(), None
+        except Exception as exc:  # handed to the waiting coroutine
+            line, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(deliver, line, error)
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return future
+
+
 async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
     try:
         core = await Core.start(settings)
@@ -191,7 +219,7 @@ async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
             if interactive:
                 out.write(PROMPT)
                 out.flush()
-            line = await loop.run_in_executor(None, stdin.readline)
+            line = await _read_line(loop, stdin)
             if not line:
                 break
             if not await console.handle(line):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -302,3 +303,40 @@ async def test_synonyms_are_added_listed_and_removed(session: Session) -> None:
     assert "There is no group #1." in await session.send("/synonyms remove #1")
     assert "group's number" in await session.send("/synonyms remove one")
     assert "Not a synonym group" in await session.send("/synonyms add lonely")
+
+
+def test_ctrl_c_at_the_console_prompt_exits_without_waiting_for_enter(
+    tmp_path: Path, seed_copy: Path
+) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    env.update(
+        CORPUSBOT_CORPUS=str(seed_copy),
+        CORPUSBOT_DB=str(tmp_path / "data" / "bot.db"),
+        CORPUSBOT_INDEX=str(tmp_path / "index"),
+        PYTHONIOENCODING="utf-8",
+        PYTHONUNBUFFERED="1",
+        NO_COLOR="1",
+    )
+    proc = subprocess.Popen(
+        [*COMMAND, "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=workdir,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"/help\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline()  # the console answered
+        time.sleep(1.0)  # and now waits in readline for the next line
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)  # stdin stays open: no Enter, no end of input
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130
