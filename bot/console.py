@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -34,6 +35,7 @@ CONSOLE_USER = 0
 CONSOLE_CHANNEL = 0
 CONSOLE_GUILD = 0
 PROMPT = "corpusbot> "
+PROGRESS_EVERY = 2.0  # seconds between progress lines of a running /reindex
 
 
 class Console:
@@ -133,8 +135,15 @@ class Console:
 
     async def reindex(self, _: str) -> None:
         self.say("Reindexing…")
-        outcome = await self.core.reindex()
-        self.say(to_text(reindex_card(outcome)))
+        task = asyncio.ensure_future(self.core.reindex())
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            progress = self.core.reindex_progress
+            if not task.done() and progress is not None:
+                share = f" {progress.done}/{progress.total}" if progress.total else ""
+                self.say(f"  {progress.stage}{share} · {time.monotonic() - started:.0f} s")
+        self.say(to_text(reindex_card(task.result())))
 
     async def stats(self, period: str) -> None:
         report = await self.core.stats(period.strip().lower() or "week")

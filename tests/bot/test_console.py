@@ -11,9 +11,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.console
+import bot.core
 from bot.config import Settings
 from bot.console import Console
 from bot.core import Core
@@ -340,3 +343,22 @@ def test_ctrl_c_at_the_console_prompt_exits_without_waiting_for_enter(
             proc.kill()
             proc.wait()
     assert code == 130
+
+
+async def test_a_long_reindex_shows_its_progress(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open_index = bot.core.open_index
+
+    def slow_open_index(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        progress("reading", 1, 2)
+        time.sleep(0.5)
+        return real_open_index(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(bot.core, "open_index", slow_open_index)
+    monkeypatch.setattr(bot.console, "PROGRESS_EVERY", 0.1)
+
+    out = await session.send("/reindex")
+
+    assert out.startswith("Reindexing…\n  reading 1/2 · ")
+    assert "Corpus unchanged" in out
