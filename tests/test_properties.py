@@ -17,6 +17,7 @@ from bot.core import MAX_QUESTION_CHARS, UserError, clean_question
 from retrieval.answer import answer_question
 from retrieval.corpus import clean_article, load_corpus
 from retrieval.index import Index
+from tests.bot.test_cli import _check_contract as check_contract
 
 # Bounded: a few seconds per test on a busy 2-core machine; the per-example deadline is
 # generous so that a slow machine does not fail a correct example.
@@ -111,12 +112,4 @@ def test_ask_json_stdin_prints_one_valid_utf8_contract_object_per_line(
     objects = [json.loads(line) for line in printed[:-1]]
     assert len(objects) == len(lines)
     for obj, raw in zip(objects, lines, strict=True):
-        assert set(obj) == {"question", "answer", "passages"}
-        assert obj["question"] == raw.decode("utf-8", "replace").removesuffix("\r")
-        answer = obj["answer"]
-        if answer is not None:
-            assert set(answer) == {"text", "doc_id", "title"}
-            assert len(answer["text"]) <= 400
-        for passage in obj["passages"]:
-            assert set(passage) == {"doc_id", "title", "text", "score"}
-            assert isinstance(passage["score"], float)
+        check_contract(obj, raw.decode("utf-8", "replace").removesuffix("\r"))
