@@ -251,7 +251,12 @@ async def _amain(settings: Settings) -> int:
         return 2
     except (OSError, aiohttp.ClientError, discord.DiscordException) as exc:
         if not bot.closing:
-            raise
+            log.error(
+                "cannot reach Discord at %s: %s; check DISCORD_API_BASE and the network",
+                settings.discord_api_base,
+                exc,
+            )
+            return 1
         log.info("connection closed during shutdown: %s", exc)
     finally:
         await heartbeat.stop()

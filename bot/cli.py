@@ -11,16 +11,16 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.logs import setup_logging
 
 # Discord, the retrieval engine and the plotting library are imported by the commands
@@ -63,9 +63,19 @@ def _friendly(func: Callable[P, None]) -> Callable[P, None]:
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise Failure(f"invalid settings:\n{exc}") from None
+    for warning in unknown_settings():
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    return settings
+
+
+def _setup_logging(settings: Settings, *, console_level: str | None = None) -> None:
+    try:
+        setup_logging(settings, console_level=console_level)
+    except OSError as exc:
+        raise Failure(f"cannot write the log file {settings.log_file}: {exc.strerror}") from None
 
 
 def _open(
@@ -111,7 +121,7 @@ def ask(
     if stdin == (question is not None):
         raise Failure("give either a QUESTION or --stdin")
     settings = _settings()
-    questions = sys.stdin if stdin else [question or ""]
+    questions = read_lines(_byte_lines(sys.stdin)) if stdin else [as_text(question or "")]
     code = asyncio.run(_ask_all(settings, questions, as_json=as_json, one_per_line=stdin, k=k))
     if code:
         raise typer.Exit(code)
@@ -151,18 +161,55 @@ async def _ask_all(
                 if text.strip():
                     err.print(f"line {number}: {escape(str(exc))}")
                 if as_json:
-                    _write_line(json.dumps(_refused_json(text), ensure_ascii=False))
+                    _write_bytes(json_line(_refused_json(text)))
                 else:
                     _write_line(to_text(error_card(str(exc))) + "\n")
                 continue
             if as_json:
-                _write_line(json.dumps(answer_json(text, outcome.result), ensure_ascii=False))
+                _write_bytes(json_line(answer_json(text, outcome.result)))
             else:
                 card = answer_card(text, outcome.result, None)
                 _write_line(to_text(card) + ("\n" if one_per_line else ""))
     finally:
         await core.close()
     return 0
+
+
+def as_text(value: str) -> str:
+    """A command-line argument as valid Unicode: bytes that were not UTF-8 (kept by
+    Python as lone surrogates) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _byte_lines(stream: TextIO) -> Iterable[bytes]:
+    """Standard input as lines of bytes, undecoded (a replaced stream may be text only)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is not None:
+        return binary
+    return (line.encode("utf-8", "surrogateescape") for line in stream)
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        binary.write(data)
+        binary.flush()
+
+
+def read_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """One question per line of a byte stream, decoded as UTF-8 with bad bytes
+    replaced by U+FFFD (never passed through), without the line ending."""
+    for raw in stream:
+        yield raw.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+
+
+def json_line(obj: object) -> bytes:
+    """One JSON object as a line of valid UTF-8, whatever strings it holds."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return text.encode("utf-8", "replace") + b"\n"
 
 
 def _refused_json(question: str) -> dict:
@@ -288,7 +335,7 @@ def console() -> None:
     from bot.console import run_console
 
     settings = _settings()
-    setup_logging(settings, console_level="WARNING")
+    _setup_logging(settings, console_level="WARNING")
     raise typer.Exit(run_console(settings))
 
 
@@ -302,7 +349,7 @@ def run() -> None:
     problem = settings.token_problem()
     if problem:
         raise Failure(f"{problem}; set it in the environment or in .env")
-    setup_logging(settings)
+    _setup_logging(settings)
     raise typer.Exit(run_bot(settings))
 
 
@@ -354,8 +401,12 @@ def health(
 @app.command()
 @_friendly
 def backup(
-    path: Annotated[Path, typer.Argument(help="File (or folder) to write the copy to.")],
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    path: Annotated[
+        str, typer.Argument(help="File (or folder, or a new folder ending in /) to write to.")
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier backup (an SQLite file).")
+    ] = False,
 ) -> None:
     """Copy the live database consistently (SQLite online backup)."""
     from bot.ops import run_backup

@@ -6,12 +6,15 @@ point, never at import. ``deploy/.env.example`` lists each one with its default.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import math
+import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from retrieval.synonyms import Synonyms, load_synonyms
@@ -22,7 +25,9 @@ __all__ = [
     "Settings",
     "SettingsError",
     "bundled_corpus",
+    "known_names",
     "load_settings",
+    "unknown_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,18 @@ class SettingsError(Exception):
     """Settings are invalid; the message has one line per problem."""
 
 
+ENV_FILE = ".env"
+_ENV_NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MULTILINE)
+MAX_INTERVAL_SECONDS = 7 * 86400
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        allow_inf_nan=False,
     )
 
     discord_token: SecretStr | None = Field(None, validation_alias="DISCORD_TOKEN")
@@ -58,11 +72,38 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), validation_alias="CORPUSBOT_ADMIN_IDS"
     )
-    ask_cooldown: float = Field(5.0, validation_alias="CORPUSBOT_ASK_COOLDOWN", ge=0)
-    digest_interval: float = Field(60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0)
+    ask_cooldown: float = Field(
+        5.0, validation_alias="CORPUSBOT_ASK_COOLDOWN", ge=0, le=MAX_INTERVAL_SECONDS
+    )
+    digest_interval: float = Field(
+        60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0, le=MAX_INTERVAL_SECONDS
+    )
     log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
     log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
     loop_monitor: bool = Field(False, validation_alias="CORPUSBOT_LOOP_MONITOR")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: Any) -> Any:
+        """An empty value (``CORPUSBOT_LOG_FILE=``) means the setting's default, for
+        every setting, as deploy/.env.example promises."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    @field_validator("log_file")
+    @classmethod
+    def _log_file_is_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and value.is_dir():
+            raise ValueError(f"{value} is a folder; give a file path, or leave it empty")
+        return value
+
+    @field_validator("ask_cooldown", "digest_interval")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -129,10 +170,41 @@ class Settings(BaseSettings):
         return None
 
 
+def known_names() -> set[str]:
+    """The environment variable names corpusbot reads."""
+    return {str(f.validation_alias) for f in Settings.model_fields.values()}
+
+
+def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
+    """Warnings for ``CORPUSBOT_*`` variables (in the environment or .env) that no
+    setting reads, each naming the closest known setting: a typo is otherwise silent."""
+    names = set(os.environ if environ is None else environ)
+    if environ is None:
+        try:
+            text = Path(ENV_FILE).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        names |= set(_ENV_NAME.findall(text))
+    known = known_names()
+    warnings = []
+    for name in sorted(n for n in names if n.upper().startswith("CORPUSBOT_")):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not a corpusbot setting and is ignored{hint}")
+    return warnings
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning validation errors into one readable line per problem."""
     try:
         return Settings(**overrides)
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{ENV_FILE}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

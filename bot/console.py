@@ -8,7 +8,10 @@ loop would, and printed as "posted in #console".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -32,6 +35,7 @@ CONSOLE_USER = 0
 CONSOLE_CHANNEL = 0
 CONSOLE_GUILD = 0
 PROMPT = "corpusbot> "
+PROGRESS_EVERY = 2.0  # seconds between progress lines of a running /reindex
 
 
 class Console:
@@ -131,8 +135,15 @@ class Console:
 
     async def reindex(self, _: str) -> None:
         self.say("Reindexing…")
-        outcome = await self.core.reindex()
-        self.say(to_text(reindex_card(outcome)))
+        task = asyncio.ensure_future(self.core.reindex())
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            progress = self.core.reindex_progress
+            if not task.done() and progress is not None:
+                share = f" {progress.done}/{progress.total}" if progress.total else ""
+                self.say(f"  {progress.stage}{share} · {time.monotonic() - started:.0f} s")
+        self.say(to_text(reindex_card(task.result())))
 
     async def stats(self, period: str) -> None:
         report = await self.core.stats(period.strip().lower() or "week")
@@ -175,6 +186,32 @@ class Console:
             await self.core.deliver_digest(sub, post)
 
 
+def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future[str]:
+    """Read one line in a daemon thread of its own. Not the default executor: on
+    Ctrl-C, asyncio.run waits for that executor's threads, so a thread blocked in
+    readline() kept the console from exiting until Enter was pressed."""
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(line or "")
+
+    def read() -> None:
+        try:
+            line, error = stdin.readline(), None
+        except Exception as exc:  # handed to the waiting coroutine
+            line, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(deliver, line, error)
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return future
+
+
 async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
     try:
         core = await Core.start(settings)
@@ -191,7 +228,7 @@ async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
             if interactive:
                 out.write(PROMPT)
                 out.flush()
-            line = await loop.run_in_executor(None, stdin.readline)
+            line = await _read_line(loop, stdin)
             if not line:
                 break
             if not await console.handle(line):

@@ -9,7 +9,6 @@ with a message fit to show the person who asked.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import sqlite3
@@ -31,6 +30,7 @@ from bot.storage import (
     SynonymGroup,
     topic_key,
 )
+from bot.workers import WorkerPool
 from retrieval import semantic
 from retrieval.answer import Result, answer_question
 from retrieval.corpus import CorpusError
@@ -193,11 +193,14 @@ class Core:
         index: Index,
         *,
         clock: Callable[[], float] = time.time,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.index = index
         self.clock = clock
+        # answering and digest matching: bounded, and behind Discord acknowledgements
+        self.workers = workers or WorkerPool()
         self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
         self._reindex_lock = asyncio.Lock()
         self.reindex_progress: ReindexProgress | None = None
@@ -233,6 +236,7 @@ class Core:
         return core
 
     async def close(self) -> None:
+        self.workers.close()
         await self.db.close()
 
     async def _sync_documents(self) -> SyncReport:
@@ -261,9 +265,7 @@ class Core:
         options: dict[str, object] = {"synonyms": self.synonyms}
         if k is not None:
             options["k"] = k
-        result = await asyncio.to_thread(
-            functools.partial(answer_question, index, question, **options)  # type: ignore[arg-type]
-        )
+        result = await self.workers.run(answer_question, index, question, **options)  # type: ignore[arg-type]
         latency_ms = (time.perf_counter() - started) * 1000
         answer = result.answer
         query_id = await self.db.queries.log_query(
@@ -429,7 +431,7 @@ class Core:
     async def preview_digest(self, topic: str) -> Digest:
         """What a digest on topic would list now (the best matches, any age)."""
         topic = clean_topic(topic)
-        items = await asyncio.to_thread(self._matching, topic, set(), DIGEST_MAX_ITEMS)
+        items = await self.workers.run(self._matching, topic, set(), DIGEST_MAX_ITEMS)
         return Digest(topic, tuple(items))
 
     async def due_subscriptions(self, limit: int = 50) -> list[Subscription]:
@@ -442,7 +444,7 @@ class Core:
         first post that failed, say on a refused channel, is not a delivery); later
         ones only articles first seen after it subscribed."""
         delivered = await self.db.subscriptions.delivered_doc_ids(sub.id)
-        items = await asyncio.to_thread(self._matching, sub.topic, delivered, DIGEST_SEARCH_DEPTH)
+        items = await self.workers.run(self._matching, sub.topic, delivered, DIGEST_SEARCH_DEPTH)
         if delivered:
             fresh = []
             for item in items:

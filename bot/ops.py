@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -21,10 +22,10 @@ from typing import TextIO
 
 import aiosqlite
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.storage import Database, latest_schema_version
 from bot.storage.database import BUSY_TIMEOUT_S
-from retrieval.corpus import CorpusError, list_article_files
+from retrieval.corpus import CorpusError, load_corpus
 
 __all__ = [
     "BackupError",
@@ -105,6 +106,8 @@ def run_check(
                 write(CheckResult("settings", False, problem).line())
             return 1
     write(CheckResult("settings", True, "loaded").line())
+    for warning in unknown_settings():
+        write(f"warn settings: {warning}")
     results = asyncio.run(check(settings, for_run=for_run))
     for result in results:
         write(result.line())
@@ -112,19 +115,26 @@ def run_check(
 
 
 def _check_corpus(folder: Path) -> CheckResult:
+    """Count the articles the index would hold: each file is read and cleaned as the
+    index build does, so unusable files are counted as skipped, with why."""
     try:
-        files = list_article_files(folder)
+        loaded = load_corpus(folder)
     except CorpusError as exc:
         return CheckResult("corpus", False, str(exc))
-    if not files:
-        return CheckResult("corpus", False, f"no .txt articles in {folder}")
-    try:
-        with files[0].open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        return CheckResult("corpus", False, f"cannot read {files[0]}: {exc.strerror}")
-    noun = "article" if len(files) == 1 else "articles"
-    return CheckResult("corpus", True, f"{len(files)} {noun} in {folder}")
+    skipped = loaded.skipped
+    reasons = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3])
+    more = "; ..." if len(skipped) > 3 else ""
+    if not loaded.documents:
+        if not skipped:
+            return CheckResult("corpus", False, f"no .txt articles in {folder}")
+        return CheckResult(
+            "corpus", False, f"no usable articles in {folder} (skipped {reasons}{more})"
+        )
+    count = len(loaded.documents)
+    detail = f"{count} {'article' if count == 1 else 'articles'} in {folder}"
+    if skipped:
+        detail += f"; {len(skipped)} skipped ({reasons}{more})"
+    return CheckResult("corpus", True, detail)
 
 
 async def _check_database(path: Path) -> CheckResult:
@@ -207,7 +217,7 @@ def _existing_file_uri(path: Path) -> str:
 # -- backup -----------------------------------------------------------------------------
 
 
-async def backup(settings: Settings, dest: Path, *, force: bool = False) -> BackupReport:
+async def backup(settings: Settings, dest: Path | str, *, force: bool = False) -> BackupReport:
     """Copy the live database to ``dest`` with SQLite's online backup API and verify it.
 
     Safe while the bot runs. ``dest`` may be an existing folder, in which case the copy is
@@ -233,18 +243,18 @@ async def backup(settings: Settings, dest: Path, *, force: bool = False) -> Back
         raise BackupError(f"backup of {source} to {dest} failed: {exc}") from exc
     finally:
         await asyncio.to_thread(_remove_staging, staging)
-    stat = await asyncio.to_thread(dest.stat)
+    info = await asyncio.to_thread(dest.stat)
     return BackupReport(
         source=source,
         dest=dest,
-        size=stat.st_size,
+        size=info.st_size,
         schema_version=version,
         seconds=time.perf_counter() - started,
     )
 
 
 def run_backup(
-    settings: Settings, dest: Path, *, force: bool = False, out: TextIO | None = None
+    settings: Settings, dest: Path | str, *, force: bool = False, out: TextIO | None = None
 ) -> int:
     """Back up the database to ``dest``, print where it went; 0 on success, 1 on failure."""
     write = _writer(out or sys.stdout)
@@ -261,18 +271,47 @@ def run_backup(
     return 0
 
 
-def _backup_target(source: Path, dest: Path, *, force: bool) -> Path:
-    """The file the backup will be written to, or BackupError if it must not be."""
+def _backup_target(source: Path, dest: Path | str, *, force: bool) -> Path:
+    """The file the backup will be written to, or BackupError if it must not be.
+
+    A path ending in a separator is a folder (created if missing). Only a regular file
+    that is an SQLite database, and not the live one, is ever replaced (with force)."""
     if not source.is_file():
         raise BackupError(f"no database at {source}")
-    if dest.is_dir():
+    as_folder = str(dest).endswith(("/", os.sep))
+    dest = Path(dest)
+    if as_folder and not dest.exists():
+        try:
+            dest.mkdir(parents=True)
+        except OSError as exc:
+            raise BackupError(f"cannot create folder {dest}: {exc.strerror or exc}") from None
+    if dest.is_dir() and not dest.is_symlink():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         dest = dest / f"{source.stem}-{stamp}{source.suffix or '.db'}"
-    if dest.exists() and not force:
+    if not os.path.lexists(dest):
+        return dest
+    if not force:
         raise BackupError(f"{dest} already exists; pass --force to replace it")
-    if dest.is_dir():
-        raise BackupError(f"{dest} is a folder")
+    if dest.is_symlink():
+        raise BackupError(f"{dest} is a symbolic link; refusing to replace it")
+    if not stat.S_ISREG(dest.stat().st_mode):
+        raise BackupError(f"{dest} is not a regular file; refusing to replace it")
+    if dest.samefile(source):
+        raise BackupError(f"{dest} is the live database; back up to another file")
+    if not _is_sqlite_file(dest):
+        raise BackupError(
+            f"{dest} is not an SQLite database; refusing to replace it (--force only "
+            "replaces an earlier backup)"
+        )
     return dest
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _remove_staging(staging: Path) -> None:

@@ -11,6 +11,7 @@ known lines, so they carry over to a user's own corpus. A file that cannot be an
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ __all__ = [
     "list_article_files",
     "load_corpus",
     "read_article",
+    "scan_folder",
 ]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -273,14 +275,50 @@ def clean_article(raw: str) -> tuple[str, list[str], list[str]]:
 
 def list_article_files(folder: Path) -> list[Path]:
     """The ``*.txt`` files directly in folder, sorted by name."""
+    return scan_folder(folder)[0]
+
+
+def scan_folder(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    """The ``*.txt`` files directly in folder, sorted by name, and the entries that look
+    like articles but are not read, with why: sub-folders (their files are not read),
+    and ``.txt`` names that are not regular files (broken or looping links, folders,
+    pipes). Hidden entries and other names are ignored."""
     if not folder.exists():
         raise CorpusError(f"corpus folder {folder} does not exist")
     if not folder.is_dir():
         raise CorpusError(f"corpus path {folder} is not a folder")
+    files: list[Path] = []
+    skipped: list[SkippedFile] = []
     try:
-        return sorted(p for p in folder.glob("*.txt") if p.is_file())
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                is_txt = entry.name.endswith(".txt")
+                reason = _not_an_article(entry, is_txt)
+                if reason is None and is_txt:
+                    files.append(Path(entry.path))
+                elif reason is not None:
+                    skipped.append(SkippedFile(entry.name, reason))
     except OSError as exc:
         raise CorpusError(f"cannot read corpus folder {folder}: {exc.strerror}") from exc
+    return sorted(files), sorted(skipped, key=lambda s: s.name)
+
+
+def _not_an_article(entry: os.DirEntry, is_txt: bool) -> str | None:
+    """Why a folder entry is skipped, or None (an article file, or a name ignored)."""
+    try:
+        if entry.is_file():
+            return None
+        if entry.is_dir():
+            return "a sub-folder: only .txt files directly in the corpus folder are read"
+    except OSError as exc:  # a symlink loop, say
+        return f"unreadable link ({exc.strerror})"
+    if not is_txt:
+        return None
+    if entry.is_symlink():
+        return "a broken or looping link"
+    return "not a regular file"
 
 
 def read_article(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
@@ -314,8 +352,8 @@ def read_article(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
 
 def load_corpus(folder: Path, *, progress: Callable[[int, int], None] | None = None) -> LoadResult:
     """Load every article in folder; unusable files are listed in ``skipped`` with a reason."""
-    files = list_article_files(folder)
-    result = LoadResult()
+    files, skipped = scan_folder(folder)
+    result = LoadResult(skipped=list(skipped))
     for n, path in enumerate(files, 1):
         try:
             result.documents.append(read_article(path))

@@ -17,7 +17,6 @@ import json
 import logging
 import mmap
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from retrieval import _store
 from retrieval.corpus import Document, SkippedFile, list_article_files, load_corpus
 from retrieval.engine import BM25Engine
 from retrieval.fusion import fuse
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
 FORMAT_VERSION = 4
-_CURRENT = "CURRENT"
 _HASH_CHUNK = 1 << 20
 # A build's token lists are freed about this many tokens at a time (see _release).
 _RELEASE_TOKENS = 500_000
@@ -336,8 +335,8 @@ class Index:
     # --- persistence ------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        """Write the index into directory (which must not exist yet)."""
-        directory.mkdir(parents=True)
+        """Write the index into directory (new, or empty but for corpusbot's marker)."""
+        directory.mkdir(parents=True, exist_ok=True)
         self.engine.save(directory / "engine")
         self.doc_engine.save(directory / "doc_engine")
         (directory / "passages.bin").write_bytes(self._texts)
@@ -551,11 +550,7 @@ def _map_bytes(path: Path) -> bytes | mmap.mmap:
 
 
 def _current_dir(root: Path) -> Path | None:
-    try:
-        name = (root / _CURRENT).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return root / name if name else None
+    return _store.current_build(root)
 
 
 def _previous_build(root: Path) -> tuple[dict[str, FileStamp], dict[str, str]]:
@@ -572,27 +567,9 @@ def _previous_build(root: Path) -> tuple[dict[str, FileStamp], dict[str, str]]:
 
 
 def _publish(index: Index, root: Path) -> Path:
-    """Save index as a new build under root and make it CURRENT atomically."""
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"build-{index.fingerprint[:12]}-{time.time_ns()}"
-    target = root / name
-    try:
-        index.save(target)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    pointer = root / f".{_CURRENT}.{os.getpid()}.tmp"
-    pointer.write_text(name, encoding="utf-8")
-    os.replace(pointer, root / _CURRENT)
-    _prune(root, keep=name)
-    return target
-
-
-def _prune(root: Path, keep: str) -> None:
-    """Remove old builds (a reader that loaded one keeps its memory maps)."""
-    for child in root.iterdir():
-        if child.is_dir() and child.name.startswith("build-") and child.name != keep:
-            shutil.rmtree(child, ignore_errors=True)
+    """Save index as a new build under root, with a manifest of checksums, and make it
+    CURRENT atomically; older builds of corpusbot's own are pruned."""
+    return _store.publish(root, f"build-{index.fingerprint[:12]}", index.save)
 
 
 def open_index(
@@ -615,24 +592,29 @@ def _open_index(
     corpus: Path, root: Path, *, force: bool, progress: Progress | None
 ) -> tuple[Index, BuildReport]:
     started = time.perf_counter()
+    try:
+        _store.claim_root(root)
+    except _store.IndexFolderError as exc:
+        raise IndexUnavailable(str(exc)) from None
     previous, old = _previous_build(root)
     stamps = scan_corpus(corpus, previous)
     fingerprint = _fingerprint(stamps)
-    current = _current_dir(root)
-    if not force and current is not None:
-        try:
-            index = Index.load(current)
-        except IndexUnavailable as exc:
-            log.warning("rebuilding the index: %s", exc)
-        else:
-            if index.fingerprint == fingerprint:
-                return index, BuildReport(
-                    documents=len(index.documents),
-                    passages=index.num_passages,
-                    skipped=index.skipped,
-                    rebuilt=False,
-                    seconds=time.perf_counter() - started,
-                )
+    with _store.reading(root) as current:
+        if not force and current is not None:
+            try:
+                _store.verify_build(current)
+                index = Index.load(current)
+            except (IndexUnavailable, _store.IndexFolderError) as exc:
+                log.warning("rebuilding the index: %s", exc)
+            else:
+                if index.fingerprint == fingerprint:
+                    return index, BuildReport(
+                        documents=len(index.documents),
+                        passages=index.num_passages,
+                        skipped=index.skipped,
+                        rebuilt=False,
+                        seconds=time.perf_counter() - started,
+                    )
 
     def on_file(n: int, total: int) -> None:
         if progress is not None:

@@ -114,14 +114,21 @@ class Ask(commands.Cog):
         question: app_commands.Range[str, 1, MAX_QUESTION_CHARS],
         private: bool = False,
     ) -> None:
+        core = self.bot.core
         async with self.bot.work():
+            # Acknowledge before any work that awaits: Discord forgets an interaction
+            # not acknowledged within 3 s. The checks before it are cheap and answer
+            # with their own reply.
             who = Requester(interaction.user.id, interaction.guild_id, interaction.channel_id)
-            cleaned = self.bot.core.admit(question, who)  # UserError -> errors cog
-            await interaction.response.defer(ephemeral=private, thinking=True)
-            outcome = await self.bot.core.answer(cleaned, who)
+            cleaned = core.admit(question, who)  # UserError -> errors cog
+            with core.workers.acknowledging():
+                await interaction.response.defer(ephemeral=private, thinking=True)
+            outcome = await core.answer(cleaned, who)
             token = query_context.set(outcome.query_id)
             try:
-                card = answer_card(cleaned, outcome.result, outcome.query_id)
+                card = await core.workers.run(
+                    answer_card, cleaned, outcome.result, outcome.query_id
+                )
                 await interaction.followup.send(
                     embed=to_embed(card),
                     view=feedback_view(outcome.query_id),

@@ -162,10 +162,13 @@ class Digests(commands.Cog):
     )
     @app_commands.guild_only()
     async def subscriptions(self, interaction: discord.Interaction) -> None:
+        # acknowledged first: the database may be busy logging a burst of questions
+        with self.core.workers.acknowledging():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         subs = await self.core.guild_subscriptions(interaction.guild_id or 0)
         where = interaction.guild.name if interaction.guild else "this server"
         card = subscriptions_card(subs, self.core.clock(), where=where)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
@@ -175,9 +178,12 @@ class Digests(commands.Cog):
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
     ) -> None:
         async with self.bot.work():
+            # acknowledged first: the search waits its turn behind questions being answered
+            with self.core.workers.acknowledging():
+                await interaction.response.defer(ephemeral=True, thinking=True)
             preview = await self.core.preview_digest(topic)
             card = digest_card(preview.topic, preview.items, preview=True)
-            await interaction.response.send_message(
+            await interaction.followup.send(
                 embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
 

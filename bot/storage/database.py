@@ -143,8 +143,15 @@ class Database:
             try:
                 await conn.execute("PRAGMA optimize")
                 await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                log.warning("WAL checkpoint on close failed for %s", self._path, exc_info=True)
+            except sqlite3.Error as exc:
+                if getattr(exc, "sqlite_errorcode", None) in (
+                    sqlite3.SQLITE_BUSY,
+                    sqlite3.SQLITE_LOCKED,
+                ):
+                    # another process has the file open: it checkpoints when it closes
+                    log.info("WAL checkpoint on close skipped for %s: %s", self._path, exc)
+                else:
+                    log.warning("WAL checkpoint on close failed for %s", self._path, exc_info=True)
             finally:
                 await conn.close()
 

@@ -548,3 +548,40 @@ def test_ask_does_not_import_the_plotting_library(cli_env: dict[str, str], workd
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["answer"] is not None
     assert "plotting imported: False" in proc.stderr
+
+
+def test_ask_json_stdin_prints_valid_utf8_json_whatever_the_input_bytes(
+    cli_env: dict[str, str], workdir: Path
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    environ.update(cli_env, PYTHONIOENCODING="", LC_ALL="C")
+    raw = b"bad \xff\nWu Yongming \xe5\xbc\nplain?\r\n\xed\xa0\x80 surrogate\n"
+    proc = subprocess.run(
+        [*COMMAND, "ask", "--json", "--stdin"],
+        input=raw,
+        capture_output=True,
+        env=environ,
+        cwd=workdir,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode("utf-8").splitlines()  # strict: valid UTF-8
+    questions = [json.loads(line)["question"] for line in lines]
+    assert questions == [
+        "bad \ufffd",
+        "Wu Yongming \ufffd",
+        "plain?",
+        "\ufffd\ufffd\ufffd surrogate",
+    ]
+
+
+def test_run_with_discord_unreachable_is_one_clear_error(
+    corpusbot_process: Run, tmp_path: Path
+) -> None:
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    proc = corpusbot_process(
+        "run", DISCORD_TOKEN=token, DISCORD_API_BASE="http://127.0.0.1:9/api/v10"
+    )
+    assert proc.returncode == 1
+    assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_API_BASE, SettingsError, bundled_corpus, load_settings
+from bot.config import (
+    DEFAULT_API_BASE,
+    SettingsError,
+    bundled_corpus,
+    known_names,
+    load_settings,
+    unknown_settings,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +153,58 @@ def test_environment_wins_over_dotenv(clean_env: Path, monkeypatch: pytest.Monke
 def test_log_level_is_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORPUSBOT_LOG_LEVEL", " debug ")
     assert load_settings().log_level == "DEBUG"
+
+
+# --- every setting's empty value, bounds, the .env file itself -------------------------
+
+
+@pytest.mark.parametrize("name", sorted(known_names()))
+def test_every_setting_left_empty_means_its_default(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    default = load_settings()
+    monkeypatch.setenv(name, "")
+    assert load_settings() == default
+    monkeypatch.delenv(name)
+    (clean_env / ".env").write_text(f"{name}=\n", encoding="utf-8")
+    assert load_settings() == default
+
+
+def test_empty_log_file_and_dev_guild_mean_none(clean_env: Path) -> None:
+    (clean_env / ".env").write_text(
+        "CORPUSBOT_LOG_FILE=\nCORPUSBOT_DEV_GUILD=\nCORPUSBOT_INDEX=\n", encoding="utf-8"
+    )
+    settings = load_settings()
+    assert settings.log_file is None
+    assert settings.dev_guild_id is None
+    assert settings.index_path == Path("data/corpusbot.index")
+
+
+def test_a_log_file_that_is_a_folder_is_refused(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = _error(monkeypatch, "CORPUSBOT_LOG_FILE", str(clean_env))
+    assert message.startswith("CORPUSBOT_LOG_FILE: ") and "is a folder" in message
+
+
+@pytest.mark.parametrize("name", ["CORPUSBOT_DIGEST_INTERVAL", "CORPUSBOT_ASK_COOLDOWN"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity", "1e300"])
+def test_intervals_must_be_finite_and_bounded(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    assert _error(monkeypatch, name, value).startswith(f"{name}: ")
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_clear_line(clean_env: Path) -> None:
+    (clean_env / ".env").write_bytes(b"CORPUSBOT_DB=caf\xe9.db\n")
+    with pytest.raises(SettingsError, match=r"^\.env: not UTF-8 text \(byte 0xe9"):
+        load_settings()
+
+
+def test_a_misspelt_setting_is_named_with_the_closest_known_one(clean_env: Path) -> None:
+    environ = {"CORPUSBOT_CORPSU": "x", "CORPUSBOT_DB": "y", "HOME": "/"}
+    assert unknown_settings(environ) == [
+        "CORPUSBOT_CORPSU is not a corpusbot setting and is ignored; did you mean CORPUSBOT_CORPUS?"
+    ]
+    (clean_env / ".env").write_text("export CORPUSBOT_LOGLEVEL=debug\n", encoding="utf-8")
+    assert any("did you mean CORPUSBOT_LOG_LEVEL?" in w for w in unknown_settings())

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.console
+import bot.core
 from bot.config import Settings
 from bot.console import Console
 from bot.core import Core
@@ -145,6 +150,11 @@ async def test_digest_previews_matching_articles(session: Session) -> None:
     assert "posted in #console" not in out  # a preview is not a delivery
 
 
+def _without_progress(out: str) -> str:
+    """A reindex's output without the progress lines a slow build prints meanwhile."""
+    return re.sub(r"(?m)^  \S[^\n]* · \d+ s\n", "", out)
+
+
 async def test_reindex_reports_what_changed(session: Session, seed_copy: Path) -> None:
     unchanged = await session.send("/reindex")
     (seed_copy / "900_reykjavik.txt").write_text(
@@ -153,6 +163,7 @@ async def test_reindex_reports_what_changed(session: Session, seed_copy: Path) -
         encoding="utf-8",
     )
     changed = await session.send("/reindex")
+    unchanged, changed = _without_progress(unchanged), _without_progress(changed)
 
     assert unchanged.startswith("Reindexing…\nCorpus unchanged\n")
     assert "Documents: 5 (0 added, 0 changed, 0 removed)" in unchanged
@@ -302,3 +313,59 @@ async def test_synonyms_are_added_listed_and_removed(session: Session) -> None:
     assert "There is no group #1." in await session.send("/synonyms remove #1")
     assert "group's number" in await session.send("/synonyms remove one")
     assert "Not a synonym group" in await session.send("/synonyms add lonely")
+
+
+def test_ctrl_c_at_the_console_prompt_exits_without_waiting_for_enter(
+    tmp_path: Path, seed_copy: Path
+) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    env.update(
+        CORPUSBOT_CORPUS=str(seed_copy),
+        CORPUSBOT_DB=str(tmp_path / "data" / "bot.db"),
+        CORPUSBOT_INDEX=str(tmp_path / "index"),
+        PYTHONIOENCODING="utf-8",
+        PYTHONUNBUFFERED="1",
+        NO_COLOR="1",
+    )
+    proc = subprocess.Popen(
+        [*COMMAND, "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=workdir,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"/help\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline()  # the console answered
+        time.sleep(1.0)  # and now waits in readline for the next line
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=15)  # stdin stays open: no Enter, no end of input
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130
+
+
+async def test_a_long_reindex_shows_its_progress(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open_index = bot.core.open_index
+
+    def slow_open_index(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        progress("reading", 1, 2)
+        time.sleep(0.5)
+        return real_open_index(*args, progress=progress, **kwargs)
+
+    monkeypatch.setattr(bot.core, "open_index", slow_open_index)
+    monkeypatch.setattr(bot.console, "PROGRESS_EVERY", 0.1)
+
+    out = await session.send("/reindex")
+
+    assert out.startswith("Reindexing…\n  reading 1/2 · ")
+    assert "Corpus unchanged" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.ops import backup, check, run_backup, run_check
 from bot.storage import Database
+from tests.conftest import WriteCorpus
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 GOOD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz012345"
@@ -234,17 +236,59 @@ def test_backup_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     asyncio.run(log_queries(settings.db, ["new question"]))
     dest = tmp_path / "existing.db"
-    dest.write_bytes(b"an older backup")
+    assert run_backup(settings, dest, out=io.StringIO()) == 0  # an older backup
+    asyncio.run(log_queries(settings.db, ["newer question"]))
+    older = dest.read_bytes()
     out = io.StringIO()
 
     code = run_backup(settings, dest, out=out)
 
     assert code == 1
     assert "already exists" in out.getvalue()
-    assert dest.read_bytes() == b"an older backup"
+    assert dest.read_bytes() == older
 
     assert run_backup(settings, dest, force=True, out=io.StringIO()) == 0
-    assert asyncio.run(questions_in(dest)) == ["new question"]
+    assert asyncio.run(questions_in(dest)) == ["new question", "newer question"]
+
+
+@pytest.mark.parametrize("kind", ["text file", "fifo", "symlink", "live database"])
+def test_backup_force_replaces_only_an_earlier_database_backup(tmp_path: Path, kind: str) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["q"]))
+    dest = tmp_path / "target"
+    if kind == "text file":
+        dest.write_text("my notes", encoding="utf-8")
+    elif kind == "fifo":
+        os.mkfifo(dest)
+    elif kind == "symlink":
+        (tmp_path / "elsewhere.db").write_text("x", encoding="utf-8")
+        dest.symlink_to(tmp_path / "elsewhere.db")
+    else:
+        dest = settings.db
+    before = os.lstat(dest)
+    out = io.StringIO()
+
+    assert run_backup(settings, dest, force=True, out=out) == 1
+
+    assert "refusing to replace" in out.getvalue() or "is the live database" in out.getvalue()
+    after = os.lstat(dest)
+    assert (after.st_ino, after.st_mode, after.st_size) == (
+        before.st_ino,
+        before.st_mode,
+        before.st_size,
+    )
+    assert not list(tmp_path.glob(".*.new"))
+
+
+def test_backup_to_a_new_folder_ending_in_a_slash_creates_it(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    asyncio.run(log_queries(settings.db, ["q"]))
+    folder = tmp_path / "newdir"
+
+    assert run_backup(settings, f"{folder}/", out=io.StringIO()) == 0
+
+    [copy] = folder.iterdir()
+    assert copy.name.startswith("corpusbot-") and copy.suffix == ".db"
 
 
 def test_backup_into_a_folder_names_the_copy(tmp_path: Path) -> None:
@@ -269,3 +313,33 @@ def test_backup_without_a_database_fails_and_creates_nothing(tmp_path: Path) -> 
     assert f"no database at {settings.db}" in out.getvalue()
     assert not settings.db.exists()
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_check_counts_usable_articles_and_names_the_skipped(
+    tmp_path: Path, write_corpus: WriteCorpus
+) -> None:
+    corpus = write_corpus(
+        {
+            "good.txt": "A title\n\nA usable article about Alibaba Cloud and its results.\n",
+            "empty.txt": "",
+            "binary.txt": b"\x00\x01",
+            "latin1.txt": b"caf\xe9\n",
+        }
+    )
+    code, lines = run(make_settings(tmp_path, corpus=corpus))
+    assert code == 0
+    (line,) = [ln for ln in lines if ln.startswith("ok  corpus")]
+    assert line.startswith(f"ok  corpus: 1 article in {corpus}; 3 skipped (")
+    assert "empty.txt: empty file" in line
+
+
+def test_check_fails_a_corpus_of_only_unusable_files(
+    tmp_path: Path, write_corpus: WriteCorpus
+) -> None:
+    corpus = write_corpus({"empty.txt": "", "two.txt": ""})
+    code, lines = run(make_settings(tmp_path, corpus=corpus))
+    assert code == 1
+    assert failures(lines) == [
+        f"FAIL corpus: no usable articles in {corpus} (skipped empty.txt: empty file; "
+        "two.txt: empty file)"
+    ]

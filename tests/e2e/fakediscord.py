@@ -442,6 +442,7 @@ class InteractionRecord:
     user_id: int
     created_at: float
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    first_callback_at: float | None = None
     original: dict[str, Any] | None = None
     followups: list[dict[str, Any]] = field(default_factory=list)
     original_edits: list[dict[str, Any]] = field(default_factory=list)
@@ -450,6 +451,14 @@ class InteractionRecord:
     def response(self) -> dict[str, Any] | None:
         """The first callback body the bot posted (``{"type": ..., "data": ...}``)."""
         return self.callbacks[0] if self.callbacks else None
+
+    @property
+    def ack_seconds(self) -> float | None:
+        """Seconds from the interaction's creation to the bot's first callback request,
+        in time or not (what Discord holds to its 3 s deadline); None before any."""
+        if self.first_callback_at is None:
+            return None
+        return self.first_callback_at - self.created_at
 
     @property
     def response_type(self) -> int | None:
@@ -1334,6 +1343,8 @@ class FakeDiscord:
         interaction = self.interactions.get(int(interaction_id))
         if interaction is None or interaction.token != token:
             raise _error(404, 10062, "Unknown interaction")
+        if interaction.first_callback_at is None:
+            interaction.first_callback_at = time.monotonic()
         if interaction.callbacks:
             raise _error(400, 40060, "Interaction has already been acknowledged.")
         if (

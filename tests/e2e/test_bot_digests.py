@@ -136,9 +136,9 @@ async def test_subscriptions_and_unsubscribe_autocomplete_list_the_topic(bot: Bo
     await subscribe(bot, bot.moderator, topic="Taobao")
 
     listing = await bot.fd.send_slash_command("subscriptions", user=bot.member)
-    await bot.fd.wait_for_interaction_response(listing)
+    await bot.fd.wait_for_followups(listing)
     assert listing.ephemeral
-    names = [f["name"] for f in listing.response_data["embeds"][0]["fields"]]
+    names = [f["name"] for f in listing.followups[0]["embeds"][0]["fields"]]
     assert sorted(names) == sorted([f"“{TOPIC}” (daily)", "“Taobao” (daily)"])
 
     typed = await bot.fd.send_autocomplete(

@@ -73,8 +73,8 @@ async def test_forbidden_channel_pauses_the_subscription_without_retrying(
     assert "no permission" in reason and "Missing Permissions" in reason
     assert bot.sql("SELECT count(*) FROM deliveries") == [(0,)]
     listing = await bot.fd.send_slash_command("subscriptions", user=bot.member)
-    await bot.fd.wait_for_interaction_response(listing)
-    assert "paused" in listing.response_data["embeds"][0]["fields"][0]["value"]
+    await bot.fd.wait_for_followups(listing)
+    assert "paused" in listing.followups[0]["embeds"][0]["fields"][0]["value"]
 
     # Subscribing again resumes it once the channel is fixed.
     cursor = bot.fd.cursor()

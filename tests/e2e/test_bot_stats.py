@@ -196,8 +196,8 @@ async def test_a_refused_digest_pauses_tells_the_server_once_and_resumes_without
     assert delivered == set(first_ids)
 
     listing = await bot.fd.send_slash_command("subscriptions", user=bot.member)
-    await bot.fd.wait_for_interaction_response(listing)
-    [field] = listing.response_data["embeds"][0]["fields"]
+    await bot.fd.wait_for_followups(listing)
+    [field] = listing.followups[0]["embeds"][0]["fields"]
     assert "paused" in field["value"] and f"notice sent to <#{general}>" in field["value"]
     assert "/resume" in field["value"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,38 @@ def test_long_lines_of_coded_words_are_text_not_tracking_junk(tmp_path: Path) ->
     result = load_corpus(tmp_path)
     assert result.skipped == []
     assert result.documents[0].paragraphs == (body,)
+
+
+# --- what is in the folder but not read --------------------------------------------------
+
+
+def test_an_unreadable_corpus_folder_is_a_corpus_error_not_an_empty_one(
+    seed_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(path: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("os.scandir", refuse)
+    with pytest.raises(CorpusError, match=r"cannot read corpus folder .*Permission denied"):
+        load_corpus(seed_copy)
+
+
+def test_subfolders_links_and_special_files_are_listed_as_skipped_with_why(
+    seed_copy: Path,
+) -> None:
+    sub = seed_copy / "archive"
+    sub.mkdir()
+    (sub / "old.txt").write_text("Old\n\nAn old article about Alibaba.\n", encoding="utf-8")
+    (seed_copy / "loop.txt").symlink_to("loop.txt")
+    (seed_copy / "broken.txt").symlink_to("nowhere.txt")
+    os.mkfifo(seed_copy / "pipe.txt")
+    (seed_copy / ".hidden").mkdir()
+
+    result = load_corpus(seed_copy)
+
+    assert len(result.documents) == 5
+    reasons = {s.name: s.reason for s in result.skipped}
+    assert set(reasons) == {"archive", "loop.txt", "broken.txt", "pipe.txt"}
+    assert "sub-folder" in reasons["archive"]
+    assert "link" in reasons["loop.txt"] and "link" in reasons["broken.txt"]
+    assert reasons["pipe.txt"] == "not a regular file"

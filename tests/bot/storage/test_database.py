@@ -286,3 +286,17 @@ async def test_many_connections_opening_a_new_file_at_once_all_succeed(tmp_path:
             for db in opened:
                 await db.close()
         assert _migration_rows(path)[-1][0] == latest_schema_version()
+
+
+async def test_concurrent_closes_log_no_checkpoint_traceback(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Several consoles leaving at once: each close tries to checkpoint the same WAL,
+    and one that finds another checkpoint running is not an error."""
+    with caplog.at_level("INFO", logger="bot.storage.database"):
+        for _ in range(5):
+            dbs = [await Database.open(db_path) for _ in range(6)]
+            for n, db in enumerate(dbs):
+                await log(db, f"question {n}")
+            await asyncio.gather(*(db.close() for db in dbs))
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "WARNING"]

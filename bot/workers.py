@@ -1,0 +1,99 @@
+"""A bounded pool for CPU-bound answering work, behind the event loop's acknowledgements.
+
+Answering a question (search, sentence scoring, rendering the card) runs in Python
+threads that share the interpreter with the event loop. Unbounded, a burst of /ask
+fills every default executor thread and the loop, which must acknowledge each
+interaction within Discord's 3 s, gets only a slice of the interpreter. The pool runs
+at most ``workers`` jobs at once, and a job waits to start while acknowledgements are
+pending or were sent in the last ``quiet`` seconds (a burst arriving), for at most
+``max_hold`` seconds so answers are never starved: acknowledgements go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+__all__ = ["WorkerPool", "default_workers"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_HOLD_SECONDS = 1.0
+QUIET_SECONDS = 0.02
+
+
+def default_workers() -> int:
+    """One thread per core beyond the event loop's own, between 1 and 4."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+class WorkerPool:
+    """Runs blocking functions in at most ``workers`` threads, acknowledgements first."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        max_hold: float = MAX_HOLD_SECONDS,
+        quiet: float = QUIET_SECONDS,
+    ) -> None:
+        self.workers = workers or default_workers()
+        self.max_hold = max_hold
+        self.quiet = quiet
+        self._last_ack = -math.inf
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="corpusbot-worker")
+        self._slots = asyncio.Semaphore(self.workers)
+        self._pending_acks = 0
+        self._no_acks_pending = asyncio.Event()
+        self._no_acks_pending.set()
+
+    @property
+    def pending_acks(self) -> int:
+        return self._pending_acks
+
+    @contextlib.contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        """Wrap sending an acknowledgement: no new job starts while any is pending."""
+        self._pending_acks += 1
+        self._no_acks_pending.clear()
+        try:
+            yield
+        finally:
+            self._pending_acks -= 1
+            self._last_ack = time.monotonic()
+            if not self._pending_acks:
+                self._no_acks_pending.set()
+
+    async def run(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``function`` in a worker thread, in arrival order, with the caller's
+        context variables; returns its result or raises its exception."""
+        async with self._slots:
+            await self._acks_first()
+            call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _acks_first(self) -> None:
+        """Wait while acknowledgements are pending or recent, up to max_hold."""
+        deadline = time.monotonic() + self.max_hold
+        while (now := time.monotonic()) < deadline:
+            if self._pending_acks:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(deadline - now):
+                        await self._no_acks_pending.wait()
+            elif (calm := now - self._last_ack) < self.quiet:
+                await asyncio.sleep(min(self.quiet - calm, deadline - now))
+            else:
+                return
+
+    def close(self) -> None:
+        """Stop the threads once running jobs end; queued ones are dropped."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
