@@ -34,6 +34,7 @@ __all__ = [
     "IndexFolderError",
     "claim_root",
     "current_build",
+    "file_sha256",
     "publish",
     "reading",
     "verify_build",
@@ -208,7 +209,8 @@ def _builder_alive(staging_name: str) -> bool:
 # --- integrity -------------------------------------------------------------------------
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content, read a megabyte at a time."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
@@ -234,7 +236,7 @@ def _write_manifest(build: Path) -> None:
     files = {}
     for path in _build_files(build):
         st = path.stat()
-        files[path.relative_to(build).as_posix()] = [st.st_size, _digest(path), _stat_key(st)]
+        files[path.relative_to(build).as_posix()] = [st.st_size, file_sha256(path), _stat_key(st)]
     with (build / MANIFEST).open("w", encoding="utf-8") as fh:
         json.dump({"files": files}, fh, separators=(",", ":"))
         fh.flush()
@@ -260,7 +262,7 @@ def verify_build(build: Path) -> None:
             st = path.stat()
             if st.st_size != size:
                 raise IndexFolderError(f"build {build.name} is damaged: {rel} changed size")
-            if _stat_key(st) != key and _digest(path) != digest:
+            if _stat_key(st) != key and file_sha256(path) != digest:
                 raise IndexFolderError(f"build {build.name} is damaged: {rel} fails its checksum")
         except OSError as exc:
             raise IndexFolderError(f"build {build.name} is incomplete: {exc}") from None

@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
 FORMAT_VERSION = 4
-_HASH_CHUNK = 1 << 20
 # A build's token lists are freed about this many tokens at a time (see _release).
 _RELEASE_TOKENS = 500_000
 _OBJECT_TOKENS = 100
@@ -153,14 +152,6 @@ def _release(items: list) -> None:
         del items[-step:]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def scan_corpus(folder: Path, previous: dict[str, FileStamp]) -> dict[str, FileStamp]:
     """Stamp every article file, re-hashing only files whose size or mtime changed."""
     stamps: dict[str, FileStamp] = {}
@@ -171,7 +162,7 @@ def scan_corpus(folder: Path, previous: dict[str, FileStamp]) -> dict[str, FileS
             if old and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
                 stamps[path.name] = old
             else:
-                stamps[path.name] = FileStamp(st.st_size, st.st_mtime_ns, _sha256(path))
+                stamps[path.name] = FileStamp(st.st_size, st.st_mtime_ns, _store.file_sha256(path))
         except OSError:
             stamps[path.name] = FileStamp(-1, -1, "unreadable")
     return stamps

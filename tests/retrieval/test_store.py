@@ -184,6 +184,6 @@ def test_loading_an_untouched_build_hashes_nothing(
     def no_hashing(path: Path) -> str:
         raise AssertionError(f"hashed {path}")
 
-    monkeypatch.setattr(_store, "_digest", no_hashing)
+    monkeypatch.setattr(_store, "file_sha256", no_hashing)
     _, report = open_index(seed_copy, root)
     assert report.rebuilt is False
