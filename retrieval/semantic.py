@@ -81,7 +81,8 @@ def model_files() -> tuple[Path, Path]:
 
 
 def verify_model() -> None:
-    """Check the model file against its published sha256 (for `corpusbot check`)."""
+    """Check the model file against its published sha256 (a full read: not for every
+    start)."""
     model, _ = model_files()
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     if digest != _MODEL_SHA256:
@@ -111,8 +112,6 @@ class Encoder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._vocabulary: frozenset[str] | None = None
-        self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text; an empty input gives an empty (0, DIMENSIONS) array."""
@@ -140,16 +139,6 @@ class Encoder:
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
-
-    def vocabulary(self) -> frozenset[str]:
-        """Whole words of the model's English vocabulary (word pieces left out)."""
-        with self._lock:
-            if self._vocabulary is None:
-                words = self._tokenizer.get_vocab()
-                self._vocabulary = frozenset(
-                    w for w in words if w.isalpha() and not w.startswith("##")
-                )
-            return self._vocabulary
 
 
 @cache
