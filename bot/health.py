@@ -23,16 +23,15 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.checks import CheckResult
 from bot.config import Settings, SettingsError, load_settings
 
 __all__ = [
     "HEARTBEAT_EVERY",
     "MAX_AGE",
-    "HealthResult",
     "Heartbeat",
     "heartbeat_path",
     "run_health",
@@ -121,25 +120,15 @@ def _write_atomically(path: Path, data: str) -> None:
 # --- the check --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class HealthResult:
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'ok ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
-
-
 def health(
     settings: Settings, *, max_age: float = MAX_AGE, now: float | None = None
-) -> list[HealthResult]:
+) -> list[CheckResult]:
     """One result each for the heartbeat, the gateway and the database."""
     now = time.time() if now is None else now
     return [*_heartbeat_results(heartbeat_path(settings), max_age, now), _database(settings.db)]
 
 
-def _heartbeat_results(path: Path, max_age: float, now: float) -> list[HealthResult]:
+def _heartbeat_results(path: Path, max_age: float, now: float) -> list[CheckResult]:
     try:
         beat = json.loads(path.read_text(encoding="utf-8"))
         written_at = float(beat["written_at"])
@@ -148,59 +137,59 @@ def _heartbeat_results(path: Path, max_age: float, now: float) -> list[HealthRes
         shards = dict(beat.get("shards") or {})
     except FileNotFoundError:
         return [
-            HealthResult(
+            CheckResult(
                 "heartbeat",
                 False,
                 f"no heartbeat file at {path}: is `corpusbot run` running with these settings?",
             ),
-            HealthResult("gateway", False, "unknown (no heartbeat)"),
+            CheckResult("gateway", False, "unknown (no heartbeat)"),
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [
-            HealthResult("heartbeat", False, f"cannot read {path}: {exc}"),
-            HealthResult("gateway", False, "unknown (no heartbeat)"),
+            CheckResult("heartbeat", False, f"cannot read {path}: {exc}"),
+            CheckResult("gateway", False, "unknown (no heartbeat)"),
         ]
     age = now - written_at
     if state == "stopped":
-        heartbeat = HealthResult("heartbeat", False, f"the bot stopped {_ago(age)}")
+        heartbeat = CheckResult("heartbeat", False, f"the bot stopped {_ago(age)}")
     elif age > max_age:
-        heartbeat = HealthResult(
+        heartbeat = CheckResult(
             "heartbeat",
             False,
             f"last written {_ago(age)} (more than {max_age:.0f} s): "
             "the bot is gone or its event loop is stuck",
         )
     elif not _alive(pid, str(beat.get("host", ""))):
-        heartbeat = HealthResult("heartbeat", False, f"process {pid} is not running")
+        heartbeat = CheckResult("heartbeat", False, f"process {pid} is not running")
     else:
-        heartbeat = HealthResult("heartbeat", True, f"written {_ago(age)} by process {pid}")
+        heartbeat = CheckResult("heartbeat", True, f"written {_ago(age)} by process {pid}")
     return [heartbeat, _gateway(state, shards, now - float(beat.get("started_at", now)))]
 
 
-def _gateway(state: str, shards: dict[str, Any], running_for: float) -> HealthResult:
+def _gateway(state: str, shards: dict[str, Any], running_for: float) -> CheckResult:
     if state == "starting":
-        return HealthResult(
+        return CheckResult(
             "gateway", False, f"still starting ({running_for:.0f} s so far): not connected yet"
         )
     if state != "running" or not shards:
-        return HealthResult("gateway", False, f"not connected (bot {state})")
+        return CheckResult("gateway", False, f"not connected (bot {state})")
     down = [sid for sid, s in shards.items() if not s.get("connected")]
     silent = [
         sid for sid, s in shards.items() if s.get("connected") and s.get("latency_ms") is None
     ]
     if down:
-        return HealthResult(
+        return CheckResult(
             "gateway", False, f"shard {', '.join(sorted(down))} of {len(shards)} not connected"
         )
     if silent:
-        return HealthResult(
+        return CheckResult(
             "gateway",
             False,
             f"shard {', '.join(sorted(silent))} has no acknowledged gateway heartbeat yet",
         )
     worst = max(float(s["latency_ms"]) for s in shards.values())
     noun = "shard" if len(shards) == 1 else "shards"
-    return HealthResult(
+    return CheckResult(
         "gateway", True, f"{len(shards)} {noun} connected, heartbeat latency {worst:.0f} ms"
     )
 
@@ -218,13 +207,13 @@ def _alive(pid: int, host: str) -> bool:
     return True
 
 
-def _database(path: Path) -> HealthResult:
+def _database(path: Path) -> CheckResult:
     """Open the existing database (never creating one) and read its schema version.
 
     Opened read-write but only read: a read-only connection would leave the -wal and
     -shm files of a database nobody else has open behind it."""
     if not path.is_file():
-        return HealthResult("database", False, f"no database at {path}")
+        return CheckResult("database", False, f"no database at {path}")
     uri = path.absolute().as_uri() + "?mode=rw"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=DB_TIMEOUT)
@@ -233,8 +222,8 @@ def _database(path: Path) -> HealthResult:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        return HealthResult("database", False, f"cannot read {path}: {exc}")
-    return HealthResult("database", True, f"{path} readable, schema {row[0]}")
+        return CheckResult("database", False, f"cannot read {path}: {exc}")
+    return CheckResult("database", True, f"{path} readable, schema {row[0]}")
 
 
 def _ago(seconds: float) -> str:
@@ -256,7 +245,7 @@ def run_health(
             settings = load_settings()
         except SettingsError as exc:
             for problem in str(exc).splitlines():
-                stream.write(HealthResult("settings", False, problem).line() + "\n")
+                stream.write(CheckResult("settings", False, problem).line() + "\n")
             return 1
     results = health(settings, max_age=max_age)
     for result in results:

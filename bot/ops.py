@@ -22,6 +22,7 @@ from typing import TextIO
 
 import aiosqlite
 
+from bot.checks import CheckResult
 from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.storage import Database, latest_schema_version
 from bot.storage.database import BUSY_TIMEOUT_S
@@ -36,21 +37,6 @@ __all__ = [
     "run_backup",
     "run_check",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """The outcome of one check: its name, whether it passed, and a one-line detail."""
-
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        """``ok  corpus: 5 articles in seeds`` or ``FAIL database: ...``."""
-        status = "ok " if self.ok else "FAIL"
-        detail = " ".join(self.detail.split())
-        return f"{status} {self.name}: {detail}"
 
 
 @dataclass(frozen=True, slots=True)
