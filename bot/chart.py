@@ -100,24 +100,13 @@ def _draw(report: StatsReport, dpi: int) -> bytes:
     points = [(xi, b) for xi, b in zip(x, buckets, strict=True) if b.latency_p50_ms is not None]
     if points:
         px = [p[0] for p in points]
-        latency.plot(
-            px,
-            [p[1].latency_p50_ms for p in points],
-            color=P50,
-            marker="o",
-            markersize=4,
-            linewidth=2,
-            label="p50 (median)",
-        )
-        latency.plot(
-            px,
-            [p[1].latency_p95_ms for p in points],
-            color=P95,
-            marker="o",
-            markersize=4,
-            linewidth=2,
-            label="p95",
-        )
+        for values, color, label in (
+            ([p[1].latency_p50_ms for p in points], P50, "p50 (median)"),
+            ([p[1].latency_p95_ms for p in points], P95, "p95"),
+        ):
+            latency.plot(
+                px, values, color=color, marker="o", markersize=4, linewidth=2, label=label
+            )
         peak = max(p[1].latency_p95_ms or 0 for p in points)
         latency.set_ylim(0, max(peak * 1.2, 1))
     else:
