@@ -27,7 +27,8 @@ from bot.logs import setup_logging
 # that need them, so light commands (health, check, stats) start fast.
 if TYPE_CHECKING:
     from bot.core import Core
-    from retrieval.index import BuildReport, Index
+    from retrieval.build import BuildReport
+    from retrieval.index import Index
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -82,8 +83,9 @@ def _open(
     settings: Settings, *, force: bool = False, show_progress: bool = False
 ) -> tuple[Index, BuildReport]:
     """Open (and if needed build) the index, with a progress bar when asked."""
+    from retrieval.build import open_index
     from retrieval.corpus import CorpusError
-    from retrieval.index import IndexUnavailable, open_index
+    from retrieval.index import IndexUnavailable
 
     try:
         if not show_progress:

@@ -33,8 +33,9 @@ from bot.storage import (
 from bot.workers import WorkerPool
 from retrieval import semantic
 from retrieval.answer import Result, answer_question
+from retrieval.build import BuildReport, open_index
 from retrieval.corpus import CorpusError
-from retrieval.index import BuildReport, Index, IndexUnavailable, open_index
+from retrieval.index import Index, IndexUnavailable
 from retrieval.synonyms import MAX_MEMBER_CHARS, Synonyms, parse_group
 from retrieval.text import tokenize
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.build import open_index
 from retrieval.corpus import Document, load_corpus
-from retrieval.index import Index, open_index
+from retrieval.index import Index
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

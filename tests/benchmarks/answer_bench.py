@@ -35,7 +35,7 @@ def _peak_mb() -> float:
 
 
 def _build(corpus: Path, index: Path) -> dict:
-    from retrieval.index import open_index
+    from retrieval.build import open_index
 
     started = time.perf_counter()
     built, _ = open_index(corpus, index)
@@ -48,7 +48,7 @@ def _build(corpus: Path, index: Path) -> dict:
 
 def _ask(corpus: Path, index: Path, questions: list[str]) -> dict:
     from retrieval.answer import answer_question
-    from retrieval.index import open_index
+    from retrieval.build import open_index
 
     started = time.perf_counter()
     loaded, _ = open_index(corpus, index)

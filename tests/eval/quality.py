@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.answer import answer_question
-from retrieval.index import open_index
+from retrieval.build import open_index
 from retrieval.synonyms import Synonyms, load_synonyms
 
 HERE = Path(__file__).resolve().parent

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from retrieval.answer import MAX_ANSWER_CHARS, MIN_CONFIDENCE, Answer, Result, answer_question
+from retrieval.build import build_index
 from retrieval.corpus import Document
 from retrieval.index import Hit, Index
 from retrieval.passages import Passage
@@ -177,7 +178,7 @@ def test_window_centres_on_the_asked_fact_in_a_very_long_sentence() -> None:
     before = " ".join(f"clause {n} mentions ordinary harbour matters" for n in range(60))
     after = " ".join(f"then clause {n} mentions ordinary river matters" for n in range(60))
     sentence = f"{before} and the zebra crossing was painted purple {after}."
-    index = Index.build(
+    index = build_index(
         [
             Document("long", "Harbour news", (sentence,), "h1"),
             Document("other", "Bakery news", ("The bakery won an award on Friday.",), "h2"),
@@ -271,7 +272,7 @@ GATES = [
 
 @pytest.fixture(scope="module")
 def gate_index() -> Index:
-    return Index.build(GATES)
+    return build_index(GATES)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from retrieval.answer import answer_question
+from retrieval.build import _release, build_index, open_index
 from retrieval.corpus import CorpusError, Document, load_corpus
-from retrieval.index import Index, IndexUnavailable, _release, open_index
+from retrieval.index import Index, IndexUnavailable
 from retrieval.passages import make_passages
 from retrieval.text import tokenize
 from tests.conftest import EMPLOYEE_004, WriteCorpus
@@ -90,7 +91,7 @@ def test_search_finds_the_passage_that_states_the_fact(seed_index: Index) -> Non
 def test_search_finds_a_paraphrase_by_meaning() -> None:
     """No word of the question is in the passage that answers it: only the semantic
     signal can find it, and it ranks it first."""
-    index = Index.build(
+    index = build_index(
         [
             Document(
                 "turnover", "Results", ("The firm's turnover climbed to 5 billion yuan.",), "1"

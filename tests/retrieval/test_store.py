@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrieval import _store
-from retrieval.index import IndexUnavailable, open_index
+from retrieval.build import open_index
+from retrieval.index import IndexUnavailable
 
 
 def _current(root: Path) -> Path:

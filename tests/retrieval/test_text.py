@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.index import Index
+from retrieval.query import Vocabulary
 from retrieval.text import STOP_WORDS, analyze, normalize, tokenize
 
 
@@ -98,3 +99,14 @@ def test_questions_and_passages_use_the_same_terms(seed_index: Index) -> None:
         assert query.corrections == {}
         assert query.unknown == ()
         assert list(query.terms) == tokenize(text)
+
+
+def test_vocabulary_corrects_unknown_words_to_the_closest_common_one() -> None:
+    surfaces = {"customers": "custom", "costumes": "costum", "cloud": "cloud"}
+    freq = {"custom": 9, "costum": 1, "cloud": 3}
+    vocabulary = Vocabulary(surfaces, lambda term: freq.get(term, 0))
+    read = vocabulary.read("custmers of clodu zzzzzz")
+    assert read.corrections == {"custmers": "customers"}
+    assert read.terms[0] == "custom"
+    # short words are not corrected; words with no close match stay unknown
+    assert read.unknown == ("clodu", "zzzzzz")
