@@ -147,7 +147,9 @@ _NUMBER_WORDS = (
 _NUMBER = re.compile(rf"\d|\b{_NUMBER_WORDS}\b", re.IGNORECASE)
 # An answer to "how many" may be a number or a vague quantity ("only a few companies").
 _QUANTITY_WORDS = rf"{_NUMBER_WORDS}|few|several|many|numerous|dozens|handful"
-_HOW_MANY = re.compile(r"\bhow many\s+([^\W\d_]+)", re.IGNORECASE)
+# "how many Chinese firms can ...", "how many ali staff are ...": the words naming what is
+# counted, up to the first short function word (any of them may be the head noun).
+_HOW_MANY = re.compile(r"\bhow many\s+((?:[^\W\d_]+\s*){1,3})", re.IGNORECASE)
 _SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|mn|k)"
 _CURRENCY = r"(?:yuan|rmb|renminbi|dollars?|usd|hkd|euros?|pounds?|yen)"
 # An amount of money: "$5", "27.648 billion yuan", "500,000 yuan", "RMB 3 billion", "2
@@ -177,7 +179,11 @@ def _has_amount(sentence: str) -> bool:
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)"
-_AGE = re.compile(r"\b\d+\s*(?:-\s*)?years?(?:\s*-\s*|\s+)old\b|\baged?\s+\d+|\bage of \d+", re.I)
+# An age, or a difference of ages ("11 years younger than him").
+_AGE = re.compile(
+    r"\b\d+\s*(?:-\s*)?years?(?:\s*-\s*|\s+)(?:old|older|younger)\b|\baged?\s+\d+|\bage of \d+",
+    re.I,
+)
 _PERCENT = re.compile(r"\d(?:[.,]\d+)?\s*(?:%|percent\b|per cent\b)", re.I)
 
 # Question patterns and the sentence patterns that answer them, most specific first.
@@ -281,28 +287,43 @@ def _same_thing(asked: str, word: str) -> bool:
     return float(_word_vector(asked) @ _word_vector(word)) >= WORD_SIMILARITY
 
 
-def _counts(noun: str) -> Callable[[str], bool]:
-    """A test that a sentence puts a quantity right before noun, or a word meaning the
-    same ("8000 employees", "only a few companies" for "firms")."""
-    wanted = noun.casefold()
+def _counted(phrase: str, names: frozenset[str]) -> list[str]:
+    """The words of "how many <phrase>" that may name what is counted: the phrase up to
+    its first function word, without the names in it ("staff" of "ali staff are based
+    in beijing"); names are index terms."""
+    words: list[str] = []
+    for word in phrase.casefold().split():
+        if word in STOP_WORDS:
+            break
+        words.append(word)
+    counted = [w for w in words if stem(w) not in names]
+    return counted or words[-1:] or phrase.casefold().split()[:1]
+
+
+def _counts(nouns: list[str]) -> Callable[[str], bool]:
+    """A test that a sentence puts a quantity right before one of nouns, or a word
+    meaning the same ("8000 employees" for "staff", "only a few companies" for "firms")."""
 
     def test(sentence: str) -> bool:
         words = re.findall(r"[\w%.,+'-]+", sentence)
         for i, word in enumerate(words):
             if word[:1].isdigit() or re.fullmatch(_QUANTITY_WORDS, word, re.I):
-                following = words[i + 1 : i + 4]
-                if any(_same_thing(wanted, w.casefold().strip(".,")) for w in following):
+                following = [w.casefold().strip(".,") for w in words[i + 1 : i + 4]]
+                if any(_same_thing(noun, w) for noun in nouns for w in following):
                     return True
         return False
 
     return test
 
 
-def _answer_test(question: str) -> Callable[[str], bool] | None:
+def _answer_test(
+    question: str, names: frozenset[str] = frozenset()
+) -> Callable[[str], bool] | None:
     """For a question asking for a date, an age, a duration, a share, an amount or a
-    count, a test that a sentence holds one; None for other questions."""
+    count, a test that a sentence holds one; None for other questions. names are the
+    index terms of the names the question asks about."""
     if how_many := _HOW_MANY.search(question):
-        return _counts(how_many.group(1))
+        return _counts(_counted(how_many.group(1), names))
     if _BIRTH.search(question) and re.search(r"^\W*when\b|\bwhat (?:year|date)\b", question, re.I):
         return _has_birth_date
     for asks, holds in _EXPECTS:
@@ -661,21 +682,18 @@ def answer_question(
     if missing:
         result.reason = f"The articles never mention {', '.join(missing)}."
         return result
+    names = _asked_names(
+        question, terms, groups, aliases, [f"{h.passage.title}\n{h.passage.text}" for h in hits]
+    )
     q = _Question(
         text=question,
         terms=terms,
         weights={t: index.idf(t) for t in set(terms.terms)},
         vector=vector,
-        test=_answer_test(question),
+        test=_answer_test(question, frozenset(t for name in names for t in name[0])),
         bonus=_type_bonus(question),
         periods=_periods(question),
-        names=_asked_names(
-            question,
-            terms,
-            groups,
-            aliases,
-            [f"{h.passage.title}\n{h.passage.text}" for h in hits],
-        ),
+        names=names,
         wants_title=bool(_ASKS_TITLE.search(question)),
     )
     candidates = list(hits)

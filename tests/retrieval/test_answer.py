@@ -7,7 +7,14 @@ import re
 
 import pytest
 
-from retrieval.answer import MAX_ANSWER_CHARS, MIN_CONFIDENCE, Answer, Result, answer_question
+from retrieval.answer import (
+    MAX_ANSWER_CHARS,
+    MIN_CONFIDENCE,
+    Answer,
+    Result,
+    _answer_test,
+    answer_question,
+)
 from retrieval.build import build_index
 from retrieval.corpus import Document
 from retrieval.index import Hit, Index
@@ -282,6 +289,7 @@ def gate_index() -> Index:
         ("nimbus cloud turnover q2 fy2024", "27.6 billion"),
         ("how many employees does nimbus cloud have", "8000 employees"),
         ("how many staff does nimbus cloud have", "8000 employees"),  # a word of like meaning
+        ("how many nimbus staff work in hangzhou", "8000 employees"),  # a name, then the noun
         ("how much money did the founders pool", "500,000"),
         ("who founded the nimbus lab", "Chen Lu"),
         ("what's the headline of the nimbus article", "Cloud results"),
@@ -301,6 +309,7 @@ def test_a_sentence_with_the_kind_of_fact_asked_answers(
         "What was Nimbus Cloud's revenue in the first quarter of fiscal 2024?",  # other period
         "nimbus cloud revenue q3",
         "how many offices does nimbus cloud have",  # 8000 employees are not offices
+        "how many nimbus offices are in hangzhou",
         "how much did the harbour repairs cost",  # no amount about the harbour
         "who is Chen Lu's wife?",  # the wife is never mentioned
         "nimbus founder birthday",  # no date for it
@@ -330,3 +339,23 @@ def test_an_alias_the_articles_never_use_is_not_searched(gate_index: Index) -> N
         gate_index, "how many engineers does nimbus cloud employ", synonyms=synonyms
     )
     assert result.aliases == []
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        (
+            "age gap between chen lu and wang fang",
+            "Chen Lu is 11 years younger than Wang Fang.",
+            True,
+        ),
+        ("how old is chen lu", "Chen Lu was 21 years old then.", True),
+        ("how old is chen lu", "Chen Lu worked there for 11 years.", False),
+    ],
+)
+def test_an_age_or_a_difference_of_ages_answers_an_age_question(
+    question: str, sentence: str, holds: bool
+) -> None:
+    test = _answer_test(question)
+    assert test is not None
+    assert test(sentence) is holds
