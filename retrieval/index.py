@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # Ranking: how many passages each signal contributes to the fusion.
 RERANK_DEPTH = 100
 # Without sentence vectors for the whole corpus (see SentenceVectors), how many of the
@@ -249,12 +249,13 @@ class Index:
     ) -> list[Hit]:
         """Best passages for a query, best first.
 
-        Three rankings are fused (retrieval.fusion): passages by BM25, passages by the
-        semantic similarity of their closest sentence to the question, and passages by
-        the BM25 score of their whole article (an article about the question beats an
-        aside in another). The semantic ranking needs the question's vector (``vector``,
-        or the query's own when it is text): a query given only as terms (a digest
-        topic) is ranked by the two BM25 lists.
+        Four rankings are fused (retrieval.fusion): passages by BM25, passages by the
+        semantic similarity of their closest sentence to the question and of the whole
+        passage (when the corpus was embedded whole at build time), and passages by the
+        BM25 score of their whole article (an article about the question beats an aside
+        in another). The semantic rankings need the question's vector (``vector``, or
+        the query's own when it is text): a query given only as terms (a digest topic)
+        is ranked by the two BM25 lists.
         """
         terms = self.query_terms(query) if isinstance(query, str) else query
         if vector is None and isinstance(query, str) and query.strip():
@@ -264,14 +265,17 @@ class Index:
         bm25 = self.engine.search(tokens, depth) if tokens else []
         docs = self.doc_engine.search(tokens, depth) if tokens else []
         semantic: list[tuple[int, float]] = []
+        whole: list[tuple[int, float]] = []
         if vector is not None:
             pool = None if self.sentences.complete else [i for i, _ in bm25[:LAZY_DEPTH]]
             semantic = self.sentences.rank(vector, depth, self.passage_sentences, pool)
+            whole = self.sentences.rank_passages(vector, depth)
         doc_rank = {d: r for r, (d, _) in enumerate(docs)}
         passage_doc = self._passage_doc
         fused = fuse(
             bm25=[i for i, _ in bm25],
             semantic=[i for i, _ in semantic],
+            passages=[i for i, _ in whole],
             document=lambda i: doc_rank.get(int(passage_doc[i])),
         )
         if not bm25 and not semantic:

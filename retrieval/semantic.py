@@ -153,18 +153,28 @@ def warm_up() -> None:
 
 
 class SentenceVectors:
-    """Vectors of passages' sentences (in ``passage_sentences`` order).
+    """Vectors of passages' sentences (in ``passage_sentences`` order), and of whole
+    passages.
 
     A corpus of up to INDEX_SENTENCE_LIMIT sentences is embedded whole when the index
-    is built, and its vectors are saved with it (float16, memory-mapped on load): every
-    passage can then be ranked by meaning. A larger corpus would take too long to embed
+    is built, each sentence and each passage, and the vectors are saved with it
+    (float16, memory-mapped on load): every passage can then be ranked by meaning, by
+    its closest sentence and as a whole. A larger corpus would take too long to embed
     (a million passages, several hours on two cores), so its sentences are embedded
     when a question first reaches them, and the vectors are kept for later questions
-    (the LAZY_CACHE most recently used passages)."""
+    (the LAZY_CACHE most recently used passages); such a corpus has no whole-passage
+    vectors."""
 
-    def __init__(self, offsets: np.ndarray | None = None, vectors: np.ndarray | None = None):
+    def __init__(
+        self,
+        offsets: np.ndarray | None = None,
+        vectors: np.ndarray | None = None,
+        passages: np.ndarray | None = None,
+    ):
         self._offsets = offsets
         self._vectors = vectors
+        # one vector per whole passage (its title first), when complete
+        self._passages = passages
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -193,6 +203,8 @@ class SentenceVectors:
             texts.extend(sentences)
             if len(texts) > limit:
                 return cls()
+        # the whole passages follow their sentences
+        texts.extend(f"{p.title}\n{p.text}" for p in passages)
         total = len(texts)
         model = encoder()
         vectors = np.zeros((total, DIMENSIONS), dtype=np.float16)
@@ -201,13 +213,15 @@ class SentenceVectors:
             vectors[start:stop] = model.encode(texts[start:stop])
             if progress is not None:
                 progress("embedding", stop, total)
-        return cls(np.cumsum(counts), vectors)
+        split = total - len(passages)
+        return cls(np.cumsum(counts), vectors[:split], vectors[split:])
 
     def save(self, directory: Path) -> None:
         directory.mkdir()
         if self._offsets is not None and self._vectors is not None:
             np.save(directory / "offsets.npy", self._offsets)
             np.save(directory / "vectors.npy", self._vectors)
+            np.save(directory / "passages.npy", self._passages)
 
     @classmethod
     def load(cls, directory: Path, num_passages: int) -> SentenceVectors:
@@ -218,13 +232,15 @@ class SentenceVectors:
             return cls()
         offsets = np.load(directory / "offsets.npy", mmap_mode="r")
         vectors = np.load(directory / "vectors.npy", mmap_mode="r")
+        passages = np.load(directory / "passages.npy", mmap_mode="r")
         if (
             len(offsets) != num_passages + 1
             or vectors.shape != (int(offsets[-1]), DIMENSIONS)
+            or passages.shape != (num_passages, DIMENSIONS)
             or np.any(np.diff(offsets) < 1)
         ):
             raise ValueError("the sentence vectors do not match the passages")
-        return cls(np.asarray(offsets), vectors)
+        return cls(np.asarray(offsets), vectors, passages)
 
     def passage_vectors(self, i: int, sentences: Callable[[int], list[str]]) -> np.ndarray:
         """The vectors of passage i's sentences (float32, one row per sentence)."""
@@ -261,3 +277,12 @@ class SentenceVectors:
         scored = [(i, float(np.max(self.passage_vectors(i, sentences) @ question))) for i in pool]
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored[:depth]
+
+    def rank_passages(self, question: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """Passages by the cosine similarity of the whole passage to the question, best
+        first; empty unless every passage was embedded at build time."""
+        if self._passages is None:
+            return []
+        sims = np.asarray(self._passages, np.float32) @ question
+        order = np.argsort(-sims, kind="stable")[:depth]
+        return [(int(i), float(sims[i])) for i in order]

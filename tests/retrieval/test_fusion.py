@@ -1,7 +1,7 @@
 import pytest
 
 from retrieval import fusion
-from retrieval.fusion import DOCUMENT_WEIGHT, RRF_K, SEMANTIC_WEIGHT, fuse
+from retrieval.fusion import DOCUMENT_WEIGHT, PASSAGE_WEIGHT, RRF_K, SEMANTIC_WEIGHT, fuse
 
 
 def test_a_passage_both_signals_rank_beats_one_ranked_first_by_one() -> None:
@@ -29,4 +29,15 @@ def test_fused_list_is_ordered_best_first_ties_by_passage() -> None:
 
 
 def test_the_constants_are_the_measured_ones() -> None:
-    assert (fusion.RRF_K, fusion.SEMANTIC_WEIGHT, fusion.DOCUMENT_WEIGHT) == (60, 0.5, 0.5)
+    assert (
+        fusion.RRF_K,
+        fusion.SEMANTIC_WEIGHT,
+        fusion.PASSAGE_WEIGHT,
+        fusion.DOCUMENT_WEIGHT,
+    ) == (5, 0.5, 0.5, 0.5)
+
+
+def test_the_whole_passage_ranking_counts_with_its_own_weight() -> None:
+    fused = dict(fuse(bm25=[1], semantic=[], passages=[2, 1], document=lambda p: None))
+    assert fused[1] == pytest.approx(1 / (RRF_K + 1) + PASSAGE_WEIGHT / (RRF_K + 2))
+    assert fused[2] == pytest.approx(PASSAGE_WEIGHT / (RRF_K + 1))

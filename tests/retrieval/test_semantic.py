@@ -54,6 +54,12 @@ def test_built_vectors_round_trip_and_rank_passages(tmp_path: Path) -> None:
     assert ranked[0][0] == 0 and [p for p, _ in ranked] == [
         p for p, _ in built.rank(question, 3, sentences)
     ]
+    # the whole passages are ranked too, and round-trip
+    whole = loaded.rank_passages(question, 3)
+    assert whole[0][0] == 0 and len(whole) == 3
+    assert [p for p, _ in whole] == [p for p, _ in built.rank_passages(question, 3)]
+    rain = encoder().encode(["rain at the harbour"])[0]
+    assert loaded.rank_passages(rain, 1)[0][0] == 2
 
 
 def test_over_the_limit_sentences_are_embedded_on_demand_and_kept(monkeypatch) -> None:
@@ -71,6 +77,7 @@ def test_over_the_limit_sentences_are_embedded_on_demand_and_kept(monkeypatch) -
     assert lazy.rank(question, 3, sentences, pool=[0, 2])[0][0] == 2
     lazy.rank(question, 3, sentences, pool=[0, 2])
     assert calls == [0, 2]  # embedded once, then kept
+    assert lazy.rank_passages(question, 3) == []  # no whole-passage vectors when lazy
     monkeypatch.setattr(semantic, "LAZY_CACHE", 1)
     lazy.passage_vectors(1, sentences)
     lazy.passage_vectors(0, sentences)
