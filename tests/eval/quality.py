@@ -9,7 +9,9 @@ do not answer it), "a" (strings a right answer contains), "tags"}. ``--half`` sp
 the way the development set is split for tuning: a question is in the "tune" half when
 the SHA-1 of its id is even, in the "check" half when it is odd. Weights and thresholds
 are chosen on the tune half only; the check half and ``holdout_qa.jsonl`` (questions
-written apart from the tuning, about the bundled articles) only measure.
+written apart from the tuning, about the bundled articles) only measure, as does
+``fresh_qa.jsonl``, written by someone who saw only the articles after the method was
+settled, and never used to choose anything.
 """
 
 from __future__ import annotations
