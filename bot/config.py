@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     digest_interval: float = Field(
         60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0, le=MAX_INTERVAL_SECONDS
     )
+    digest_lease: float = Field(
+        60.0, validation_alias="CORPUSBOT_DIGEST_LEASE", gt=0, le=MAX_INTERVAL_SECONDS
+    )
     log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
     log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
     loop_monitor: bool = Field(False, validation_alias="CORPUSBOT_LOOP_MONITOR")
@@ -98,7 +101,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is a folder; give a file path, or leave it empty")
         return value
 
-    @field_validator("ask_cooldown", "digest_interval")
+    @field_validator("ask_cooldown", "digest_interval", "digest_lease")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
