@@ -236,7 +236,7 @@ class Core:
         try:
             db = await Database.open(settings.db)
         except (OSError, sqlite3.Error, StorageError) as exc:
-            raise UserError(f"cannot open the database {settings.db}: {exc}") from None
+            raise UserError(f"cannot open the database {settings.db_label}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
         await core._load_synonyms()
         synced = await core._sync_documents()

@@ -188,6 +188,9 @@ class Database:
     async def backup(self, dest: Path | str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    async def copy_to(self, path: Path | str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
 
 class SqliteDatabase(Database):
     """Owns one aiosqlite connection; every read and write in the bot goes through it.
@@ -462,17 +465,23 @@ class SqliteDatabase(Database):
         """
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".partial")
-        await asyncio.to_thread(_prepare_backup_target, self._path, dest, partial)
-        target = await asyncio.to_thread(sqlite3.connect, partial, check_same_thread=False)
+        await self.copy_to(partial)
+        await asyncio.to_thread(os.replace, partial, dest)
+
+    async def copy_to(self, path: Path | str) -> None:
+        """Write a copy of the live database to `path` (replaced if it exists), with no
+        staging of its own: the caller stages, verifies and renames."""
+        path = Path(path)
+        await asyncio.to_thread(_prepare_backup_target, self._path, path, path)
+        target = await asyncio.to_thread(sqlite3.connect, path, check_same_thread=False)
         try:
             async with self._reading() as conn:
                 await conn.backup(target)
         except BaseException:
             target.close()
-            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
             raise
         target.close()
-        await asyncio.to_thread(os.replace, partial, dest)
 
 
 @contextmanager

@@ -126,13 +126,16 @@ class PostgresDatabase(Database):
     ) -> Self:
         """Connect a pool and (unless ``existing``) apply pending migrations, one
         process at a time (an advisory lock held for the migration transaction)."""
-        pool = await asyncpg.create_pool(
-            url,
-            min_size=1,
-            max_size=POOL_SIZE,
-            timeout=CONNECT_TIMEOUT_S,
-            command_timeout=60,
-        )
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=60,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StorageError(f"cannot connect to {redact(url)}: {exc}") from None
         db = cls(pool, url)
         if existing:
             return db
@@ -141,6 +144,9 @@ class PostgresDatabase(Database):
                 load_migrations(backend="postgresql") if migrations is None else tuple(migrations),
                 now=time.time() if now is None else now,
             )
+        except asyncpg.PostgresError as exc:
+            await pool.close()
+            raise StorageError(f"cannot prepare {redact(url)}: {exc}") from None
         except BaseException:
             await pool.close()
             raise
@@ -294,29 +300,34 @@ class PostgresDatabase(Database):
         return ["ok"]
 
     async def backup(self, dest: Path | str) -> None:
-        """A consistent snapshot with ``pg_dump --format=custom`` (which must be on
-        PATH, from the same or a newer major version than the server), written next to
+        """A consistent snapshot with ``pg_dump --format=custom``, written next to
         ``dest`` and renamed into place; restore it with ``pg_restore``."""
         dest = Path(dest)
+        partial = dest.with_name(dest.name + ".partial")
+        await self.copy_to(partial)
+        await asyncio.to_thread(os.replace, partial, dest)
+
+    async def copy_to(self, path: Path | str) -> None:
+        """Run ``pg_dump --format=custom`` into ``path`` (pg_dump must be on PATH, of
+        the server's major version or newer)."""
+        path = Path(path)
         pg_dump = shutil.which("pg_dump")
         if pg_dump is None:
             raise StorageError("pg_dump is not installed; install the PostgreSQL client tools")
-        partial = dest.with_name(dest.name + ".partial")
-        partial.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         proc = await asyncio.create_subprocess_exec(
             pg_dump,
             "--format=custom",
             "--no-owner",
-            f"--file={partial}",
+            f"--file={path}",
             f"--dbname={self._url}",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
         if proc.returncode != 0:
-            partial.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             raise StorageError(f"pg_dump failed: {err.decode(errors='replace').strip()}")
-        await asyncio.to_thread(os.replace, partial, dest)
 
     # -- several processes -------------------------------------------------------------
 
