@@ -217,6 +217,7 @@ class Core:
         self.workers = workers or WorkerPool()
         self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
         self._reindex_lock = asyncio.Lock()
+        self.shard_owner: str | None = None  # SQLite shard leases held by this process
         self.reindex_progress: ReindexProgress | None = None
         self.file_synonyms: Synonyms = settings.load_synonyms()
         self.admin_synonyms: list[SynonymGroup] = []

@@ -139,6 +139,21 @@ class BotProcess:
     def channel(self, name: str) -> int:
         return self.guild.channel(name).id
 
+    async def launch(self) -> None:
+        """Start the process without waiting for anything."""
+        assert self.proc is None or self.proc.returncode is not None, "already running"
+        self.runs += 1
+        path = self.workdir / f"bot-{self.runs}.stderr"
+        self.stderr_paths.append(path)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env.pop("CORPUSBOT_LOG_FILE", None)
+        with path.open("wb") as stderr:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=self.workdir, env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+            )  # fmt: skip
+
     async def start(self, timeout: float = READY_TIMEOUT, *, synced: bool = True) -> None:
         """Launch the process and wait until it has synced its commands (unless
         ``synced`` is False: another process syncs them), identified, and answers

@@ -6,7 +6,6 @@ timer kills it at random moments too; the bot is restarted each time. At the end
 every subscription's digest must be in its channel exactly once, and recorded.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -111,3 +110,31 @@ async def test_digests_go_out_exactly_once_under_kill_9_on_sqlite(tmp_path: Path
         ):
             recorded.setdefault((channel_id, topic), set()).add(doc_id)
         assert recorded == {key: set(ids) for key, ids in outcome.posted.items()}
+
+
+async def test_a_second_process_for_a_taken_shard_refuses_to_start(tmp_path: Path) -> None:
+    shard = {"CORPUSBOT_SHARD_COUNT": "1", "CORPUSBOT_SHARD_IDS": "0"}
+    async with FakeDiscord(guilds=[make_bot_guild()]) as fd:
+        first = BotProcess(fd, tmp_path / "a", **shard)
+        second = BotProcess(
+            fd,
+            tmp_path / "b",
+            CORPUSBOT_DB=str(first.db),
+            CORPUSBOT_INDEX=str(tmp_path / "a" / "corpusbot.index"),
+            **shard,
+        )
+        try:
+            await first.start(timeout=120)
+            await second.launch()
+            assert second.proc is not None
+            code = await asyncio.wait_for(second.proc.wait(), 60)
+            assert code == 2, second.log()
+            assert "cannot start: shards already served: shard 0 by pid" in second.log()
+
+            # A holder that died (kill -9) does not block its successor.
+            await first.kill()
+            await second.start(timeout=60)
+            await second.stop_cleanly()
+        finally:
+            await first.kill()
+            await second.kill()
