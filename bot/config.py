@@ -163,9 +163,12 @@ class Settings(BaseSettings):
     @property
     def local_stem(self) -> Path:
         """Where this host's own files go by default (index folder, heartbeat): beside
-        the SQLite file, or under data/ when the database is a server."""
-        path = self.db_path or Path("data/corpusbot.db")
-        return path.with_name(path.stem)
+        the SQLite file; with a database server, beside CORPUSBOT_INDEX, else data/."""
+        if self.db_path is not None:
+            return self.db_path.with_name(self.db_path.stem)
+        if self.index_dir is not None:
+            return self.index_dir.parent / "corpusbot"
+        return Path("data/corpusbot")
 
     @property
     def shards(self) -> list[int] | None:

@@ -465,6 +465,7 @@ class SqliteDatabase(Database):
         """
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".partial")
+        await asyncio.to_thread(_prepare_backup_target, self._path, dest, partial)
         await self.copy_to(partial)
         await asyncio.to_thread(os.replace, partial, dest)
 
