@@ -4,7 +4,7 @@ in it and no TCP port, trust authentication for the ``postgres`` role.
 ``initdb`` refuses to run as root, so as root the folder is handed to the ``postgres``
 system user (which the Debian package creates) and the server runs as that user. The
 binaries are found on PATH or under /usr/lib/postgresql/*/bin. Without them the tests
-that need a server are skipped, unless CORPUSBOT_REQUIRE_POSTGRES=1 (``.ci/run`` sets
+that need a server are skipped, unless CI_REQUIRE_POSTGRES=1 (``.ci/run`` sets
 it after installing the package), where they fail instead.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-REQUIRE_ENV = "CORPUSBOT_REQUIRE_POSTGRES"
+REQUIRE_ENV = "CI_REQUIRE_POSTGRES"
 
 
 def find_bin(name: str) -> str | None:
