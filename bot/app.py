@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -27,6 +28,8 @@ from bot.config import Settings
 from bot.core import Core, UserError
 from bot.exts.errors import reply_error
 from bot.health import Heartbeat, heartbeat_path
+from bot.storage import ShardTaken
+from bot.storage.postgres import PostgresDatabase, ShardLockHeld
 
 __all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
 
@@ -40,6 +43,8 @@ EXTENSIONS = (
     "bot.exts.synonyms",
 )
 DRAIN_SECONDS = 20.0
+COMMANDS_KEY = "commands.fingerprint"
+SHARD_LEASE_SECONDS = 30.0
 
 
 class ShuttingDown(UserError):
@@ -114,9 +119,13 @@ class CorpusBot(commands.AutoShardedBot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; nothing privileged
+        shard_options: dict[str, object] = {}
+        if settings.shards is not None:
+            shard_options = {"shard_count": settings.shard_count, "shard_ids": settings.shards}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
+            **shard_options,  # type: ignore[arg-type]
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             max_messages=None,
@@ -152,9 +161,19 @@ class CorpusBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         await self.sync_commands()
 
+    @property
+    def syncs_commands(self) -> bool:
+        """One process syncs the command tree: the only one, or the one running shard 0."""
+        shards = self.settings.shards
+        return shards is None or 0 in shards
+
     async def sync_commands(self) -> None:
         """Sync to the dev guild when one is set; otherwise globally, but only when the
-        command set changed since the last global sync (a fingerprint beside the DB)."""
+        command set changed since the last global sync (a fingerprint in the database,
+        shared by every process). Only the process running shard 0 syncs."""
+        if not self.syncs_commands:
+            log.info("commands are synced by the process running shard 0")
+            return
         guild_id = self.settings.dev_guild_id
         if guild_id:
             guild = discord.Object(guild_id)
@@ -164,14 +183,10 @@ class CorpusBot(commands.AutoShardedBot):
             return
         payload = [c.to_dict(self.tree) for c in self.tree.get_commands()]
         fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        stamp = self.settings.db.with_name(self.settings.db.stem + ".commands")
-        try:
-            previous = stamp.read_text(encoding="utf-8").strip()
-        except OSError:
-            previous = ""
-        if previous != fingerprint:
+        state = self.core.db.state
+        if await state.get(COMMANDS_KEY) != fingerprint:
             synced = await self.tree.sync()
-            stamp.write_text(fingerprint, encoding="utf-8")
+            await state.put(COMMANDS_KEY, fingerprint, self.core.clock())
             log.info("synced %d commands globally (command set changed)", len(synced))
 
     @contextlib.asynccontextmanager
@@ -230,6 +245,7 @@ async def _amain(settings: Settings) -> int:
     if token is None:
         log.error("DISCORD_TOKEN is not set")
         return 2
+    shard_lease: asyncio.Task | None = None
     heartbeat = Heartbeat(heartbeat_path(settings))
     heartbeat.start()  # "starting" while the index loads
     try:
@@ -237,6 +253,19 @@ async def _amain(settings: Settings) -> int:
     except UserError as exc:
         log.error("cannot start: %s", exc)
         await heartbeat.stop()
+        return 2
+    try:
+        shard_lease = await _hold_shards(settings, core)
+    except (ShardTaken, ShardLockHeld) as exc:
+        log.error(
+            "cannot start: %s. Each shard runs in one process; check CORPUSBOT_SHARD_IDS "
+            "(this process: %s of %s)",
+            exc,
+            ",".join(map(str, settings.shards or [])),
+            settings.shard_count,
+        )
+        await heartbeat.stop()
+        await core.close()
         return 2
     bot = CorpusBot(settings, core, heartbeat=heartbeat)
     loop = asyncio.get_running_loop()
@@ -259,10 +288,56 @@ async def _amain(settings: Settings) -> int:
             return 1
         log.info("connection closed during shutdown: %s", exc)
     finally:
+        if shard_lease is not None:
+            shard_lease.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await shard_lease
+        await _release_shards(settings, core)
         await heartbeat.stop()
         await core.close()
         log.info("stopped; database closed")
     return 0
+
+
+async def _hold_shards(settings: Settings, core: Core) -> asyncio.Task | None:
+    """Take this process's shards in the database, or raise if another live process
+    serves one. PostgreSQL: session advisory locks, dropped with the process's
+    connection. SQLite (one host): leases renewed by the returned task."""
+    shards = settings.shards
+    if shards is None:
+        return None
+    db = core.db
+    if isinstance(db, PostgresDatabase):
+        await db.hold_shards(shards)
+        log.info("holding shards %s of %d", shards, settings.shard_count)
+        return None
+    owner = await db.state.claim_shards(
+        shards, settings.shard_count or 1, now=time.time(), ttl=SHARD_LEASE_SECONDS
+    )
+    core.shard_owner = owner
+    log.info("holding shards %s of %d", shards, settings.shard_count)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(SHARD_LEASE_SECONDS / 3)
+            try:
+                await db.state.renew_shards(owner, now=time.time(), ttl=SHARD_LEASE_SECONDS)
+            except Exception:
+                log.warning("could not renew the shard leases", exc_info=True)
+
+    return asyncio.create_task(renew(), name="shard-leases")
+
+
+async def _release_shards(settings: Settings, core: Core) -> None:
+    if settings.shards is None or core.db.closed:
+        return
+    try:
+        if isinstance(core.db, PostgresDatabase):
+            await core.db.release_shards()
+        elif core.shard_owner is not None:
+            await core.db.state.release_shards(core.shard_owner)
+    except Exception:
+        log.warning("could not release the shard locks", exc_info=True)
 
 
 _background: set[asyncio.Task] = set()

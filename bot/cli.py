@@ -256,7 +256,7 @@ async def _stats(
     from bot.stats import build_report, export_span, write_csv
     from bot.storage import Database, StorageError
 
-    if not settings.db.is_file():
+    if settings.db_path is not None and not settings.db_path.is_file():
         raise Failure(
             f"no database at {settings.db}: nothing has been asked yet, "
             "or CORPUSBOT_DB points elsewhere"
@@ -267,7 +267,7 @@ async def _stats(
     try:
         db = await Database.open(settings.db)
     except (OSError, sqlite3.Error, StorageError) as exc:
-        raise Failure(f"cannot open the database {settings.db}: {exc}") from None
+        raise Failure(f"cannot open the database {settings.db_label}: {exc}") from None
     try:
         now = time.time()
         report = await build_report(db, period, now)

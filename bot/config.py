@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(None, validation_alias="DISCORD_TOKEN")
     discord_api_base: str = Field(DEFAULT_API_BASE, validation_alias="DISCORD_API_BASE")
     corpus: Path = Field(default_factory=bundled_corpus, validation_alias="CORPUSBOT_CORPUS")
-    db: Path = Field(Path("data/corpusbot.db"), validation_alias="CORPUSBOT_DB")
+    # An SQLite file path (the embedded default) or a postgresql:// URL: a string, as a
+    # Path would fold a URL's "//"; `db_path` is the file, `db_url` the URL.
+    db: str = Field("data/corpusbot.db", validation_alias="CORPUSBOT_DB")
+    shard_count: int | None = Field(None, validation_alias="CORPUSBOT_SHARD_COUNT", gt=0)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        None, validation_alias="CORPUSBOT_SHARD_IDS"
+    )
     index_dir: Path | None = Field(None, validation_alias="CORPUSBOT_INDEX")
     synonyms_file: Path | None = Field(None, validation_alias="CORPUSBOT_SYNONYMS")
     dev_guild_id: int | None = Field(None, validation_alias="CORPUSBOT_DEV_GUILD", gt=0)
@@ -77,6 +83,9 @@ class Settings(BaseSettings):
     )
     digest_interval: float = Field(
         60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0, le=MAX_INTERVAL_SECONDS
+    )
+    digest_lease: float = Field(
+        60.0, validation_alias="CORPUSBOT_DIGEST_LEASE", gt=0, le=MAX_INTERVAL_SECONDS
     )
     log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
     log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
@@ -98,12 +107,75 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is a folder; give a file path, or leave it empty")
         return value
 
-    @field_validator("ask_cooldown", "digest_interval")
+    @field_validator("ask_cooldown", "digest_interval", "digest_lease")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
             raise ValueError("must be a finite number of seconds")
         return value
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shards(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[\s,]+", value.strip()) if p]
+            bad = [p for p in parts if not p.isdigit()]
+            if bad:
+                raise ValueError(f"not shard ids: {', '.join(bad)} (expected e.g. 0,1)")
+            return tuple(sorted({int(p) for p in parts}))
+        return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("CORPUSBOT_SHARD_IDS needs CORPUSBOT_SHARD_COUNT")
+            outside = [s for s in self.shard_ids if s >= self.shard_count]
+            if outside or not self.shard_ids:
+                raise ValueError(
+                    f"CORPUSBOT_SHARD_IDS must be shards 0..{self.shard_count - 1} "
+                    f"of CORPUSBOT_SHARD_COUNT={self.shard_count}"
+                )
+        return self
+
+    @property
+    def db_is_postgres(self) -> bool:
+        """True when CORPUSBOT_DB is a postgresql:// URL."""
+        return self.db.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file, or None when the database is a PostgreSQL server."""
+        return None if self.db_is_postgres else Path(self.db)
+
+    @property
+    def db_label(self) -> str:
+        """The database for messages: the path, or the URL without its password."""
+        from bot.storage import redact
+
+        return redact(self.db)
+
+    @property
+    def local_stem(self) -> Path:
+        """Where this host's own files go by default (index folder, heartbeat): beside
+        the SQLite file; with a database server, beside CORPUSBOT_INDEX, else data/."""
+        if self.db_path is not None:
+            return self.db_path.with_name(self.db_path.stem)
+        if self.index_dir is not None:
+            return self.index_dir.parent / "corpusbot"
+        return Path("data/corpusbot")
+
+    @property
+    def shards(self) -> list[int] | None:
+        """The shards this process runs, or None: one process, all shards."""
+        if self.shard_count is None:
+            return None
+        return list(self.shard_ids) if self.shard_ids else list(range(self.shard_count))
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -142,7 +214,8 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         """Where the built index lives: CORPUSBOT_INDEX, else beside the database."""
-        return self.index_dir or self.db.with_name(self.db.stem + ".index")
+        stem = self.local_stem
+        return self.index_dir or stem.with_name(stem.name + ".index")
 
     @property
     def synonyms_path(self) -> Path:

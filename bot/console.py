@@ -28,6 +28,7 @@ from bot.render import (
     synonyms_card,
     to_text,
 )
+from bot.storage import Subscription
 
 __all__ = ["Console", "run_console"]
 
@@ -176,14 +177,13 @@ class Console:
 
     async def deliver_due(self) -> None:
         """Post every due digest to the console channel, as the digest loop would."""
-        for sub in await self.core.due_subscriptions():
 
-            async def post(digest: Digest, cadence: str = sub.cadence) -> int:
-                self.say(f"[posted in #console: {cadence} digest]")
-                self.say(to_text(digest_card(digest.topic, digest.items, preview=False)))
-                return 0
+        async def post(sub: Subscription, digest: Digest, nonce: str) -> int:
+            self.say(f"[posted in #console: {sub.cadence} digest]")
+            self.say(to_text(digest_card(digest.topic, digest.items, preview=False)))
+            return 0
 
-            await self.core.deliver_digest(sub, post)
+        await self.core.deliver_due(post)
 
 
 def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future[str]:

@@ -9,6 +9,7 @@ with a message fit to show the person who asked.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import sqlite3
@@ -21,6 +22,7 @@ from bot.config import Settings
 from bot.stats import PERIODS, StatsReport, build_report, export_span
 from bot.storage import (
     Cadence,
+    Claim,
     Database,
     DuplicateGroup,
     LogRow,
@@ -51,9 +53,11 @@ __all__ = [
     "DigestItem",
     "NoticeUndeliverable",
     "OnCooldown",
+    "PostDigest",
     "ReindexOutcome",
     "Requester",
     "UserError",
+    "digest_nonce",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,16 @@ class OnCooldown(UserError):
 
 class Busy(UserError):
     """Another reindex is already running."""
+
+
+# Posts a subscription's digest with the given nonce; returns the message id.
+PostDigest = Callable[[Subscription, "Digest", str], Awaitable[int]]
+
+
+def digest_nonce(run_key: str) -> str:
+    """The message nonce for a digest run: 25 characters (Discord's limit), the same
+    for every attempt to post the run, from whichever process."""
+    return "d" + hashlib.sha256(run_key.encode("utf-8")).hexdigest()[:24]
 
 
 class ChannelRefused(Exception):
@@ -204,6 +218,7 @@ class Core:
         self.workers = workers or WorkerPool()
         self._cooldowns = _Cooldowns(settings.ask_cooldown, time.monotonic)
         self._reindex_lock = asyncio.Lock()
+        self.shard_owner: str | None = None  # SQLite shard leases held by this process
         self.reindex_progress: ReindexProgress | None = None
         self.file_synonyms: Synonyms = settings.load_synonyms()
         self.admin_synonyms: list[SynonymGroup] = []
@@ -223,7 +238,7 @@ class Core:
         try:
             db = await Database.open(settings.db)
         except (OSError, sqlite3.Error, StorageError) as exc:
-            raise UserError(f"cannot open the database {settings.db}: {exc}") from None
+            raise UserError(f"cannot open the database {settings.db_label}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
         await core._load_synonyms()
         synced = await core._sync_documents()
@@ -247,17 +262,26 @@ class Core:
 
     # --- ask ----------------------------------------------------------------------
 
-    def admit(self, question: str, who: Requester) -> str:
+    async def admit(self, question: str, who: Requester) -> str:
         """Check a question and the asker's cooldown before any work; returns the
-        cleaned question or raises UserError (OnCooldown)."""
+        cleaned question or raises UserError (OnCooldown).
+
+        The cooldown is kept in the database (one atomic statement), so it holds across
+        processes sharing it and across restarts; this process's own memory of recent
+        askers turns a repeat away before it costs a write."""
         question = clean_question(question)
-        if who.source == "discord":
+        seconds = self.settings.ask_cooldown
+        if who.source == "discord" and who.user_id is not None and seconds > 0:
             self._cooldowns.hit(who.user_id)
+            # wall time, not self.clock: processes on several hosts compare it
+            wait = await self.db.state.take_cooldown(who.user_id, seconds, time.time())
+            if wait is not None:
+                raise OnCooldown(wait)
         return question
 
     async def ask(self, question: str, who: Requester, *, k: int | None = None) -> AskOutcome:
         """Admit, answer and log a question."""
-        return await self.answer(self.admit(question, who), who, k=k)
+        return await self.answer(await self.admit(question, who), who, k=k)
 
     async def answer(self, question: str, who: Requester, *, k: int | None = None) -> AskOutcome:
         """Answer an admitted question and log it; ``k`` passages (the default if None)."""
@@ -436,6 +460,7 @@ class Core:
         return Digest(topic, tuple(items))
 
     async def due_subscriptions(self, limit: int = 50) -> list[Subscription]:
+        """Subscriptions due now (claimed or not), the longest overdue first."""
         return await self.db.subscriptions.due(self.clock(), limit)
 
     async def build_digest(self, sub: Subscription) -> Digest:
@@ -458,8 +483,80 @@ class Core:
     def next_due(self, sub: Subscription) -> float:
         return self.clock() + CADENCE_SECONDS[sub.cadence]
 
+    async def claim_digest(self) -> Claim | None:
+        """Lease the longest overdue subscription nobody else is delivering, or None."""
+        claims = await self.db.subscriptions.claim_due(
+            self.clock(), self.settings.digest_lease, limit=1
+        )
+        return claims[0] if claims else None
+
+    async def deliver_due(
+        self, post: PostDigest, *, limit: int = 50, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Deliver up to ``limit`` due digests, claiming one subscription at a time so
+        that several processes share the work; returns how many digests were posted.
+        A digest that fails for another reason than a refused channel is logged and
+        retried next round."""
+        posted = 0
+        for _ in range(limit):
+            if stop():
+                break
+            claim = await self.claim_digest()
+            if claim is None:
+                break
+            try:
+                if await self.deliver_digest(claim, post) is not None:
+                    posted += 1
+            except Exception:
+                log.exception(
+                    "digest for subscription %d failed; will retry next round",
+                    claim.subscription.id,
+                )
+                await self.db.subscriptions.release(claim, now=self.clock(), next_due_at=None)
+        return posted
+
+    async def deliver_digest(self, claim: Claim, post: PostDigest) -> Digest | None:
+        """One digest turn for a claimed subscription, delivered exactly once whatever
+        crashes: freeze the articles with an idempotency key (or take the run a dead
+        process froze), post with a nonce derived from that key (Discord returns the
+        message already created for a repeated nonce), then record the delivery fenced
+        on the claim. Nothing new posts nothing; ChannelRefused pauses."""
+        sub = claim.subscription
+        subs = self.db.subscriptions
+        run = await subs.open_run(sub.id)
+        if run is None:
+            digest = await self.build_digest(sub)
+            if not digest.items:
+                await subs.release(claim, now=self.clock(), next_due_at=self.next_due(sub))
+                return None
+            run = await subs.freeze_run(claim, digest.items, self.clock())
+            if run is None:
+                log.info("lost the claim on subscription %d before posting", sub.id)
+                return None
+        digest = Digest(sub.topic, tuple(DigestItem(*item) for item in run.items))
+        try:
+            message_id = await post(sub, digest, digest_nonce(run.run_key))
+        except ChannelRefused as exc:
+            await self.pause(sub, str(exc))
+            return None
+        recorded = await subs.complete_run(
+            claim, run, message_id, now=self.clock(), next_due_at=self.next_due(sub)
+        )
+        if not recorded:
+            log.info(
+                "subscription %d was taken over while posting; its new holder records run %s",
+                sub.id,
+                run.run_key,
+            )
+        return digest
+
+    async def skip_digest(self, sub: Subscription) -> None:
+        """Nothing new: schedule the next turn without posting (unclaimed callers)."""
+        await self.db.subscriptions.advance(sub.id, self.next_due(sub), self.clock())
+
     async def record_digest(self, sub: Subscription, digest: Digest, message_id: int) -> None:
-        """Record what was posted and schedule the next digest, in one transaction."""
+        """Record what was posted and schedule the next digest, in one transaction
+        (unclaimed callers such as tests; the loop records through its claim)."""
         await self.db.subscriptions.record_delivery(
             sub.id,
             [item.doc_id for item in digest.items],
@@ -467,28 +564,6 @@ class Core:
             self.clock(),
             self.next_due(sub),
         )
-
-    async def deliver_digest(
-        self, sub: Subscription, post: Callable[[Digest], Awaitable[int]]
-    ) -> Digest | None:
-        """One digest turn for a subscription, whatever the front end: build it, post it
-        with ``post`` (which returns the message id), record it; nothing new posts
-        nothing. ``post`` raising ChannelRefused pauses the subscription."""
-        digest = await self.build_digest(sub)
-        if not digest.items:
-            await self.skip_digest(sub)
-            return None
-        try:
-            message_id = await post(digest)
-        except ChannelRefused as exc:
-            await self.pause(sub, str(exc))
-            return None
-        await self.record_digest(sub, digest, message_id)
-        return digest
-
-    async def skip_digest(self, sub: Subscription) -> None:
-        """Nothing new: schedule the next turn without posting."""
-        await self.db.subscriptions.advance(sub.id, self.next_due(sub), self.clock())
 
     async def pause(self, sub: Subscription, reason: str) -> None:
         """Pause a subscription; its owner is told once (see ``send_pause_notices``)."""

@@ -46,7 +46,8 @@ DB_TIMEOUT = 2.0
 
 def heartbeat_path(settings: Settings) -> Path:
     """Where the running bot writes its heartbeat: beside the database."""
-    return settings.db.with_name(settings.db.stem + ".health")
+    stem = settings.local_stem
+    return stem.with_name(stem.name + ".health")
 
 
 # --- the bot's side ---------------------------------------------------------------------
@@ -125,7 +126,12 @@ def health(
 ) -> list[CheckResult]:
     """One result each for the heartbeat, the gateway and the database."""
     now = time.time() if now is None else now
-    return [*_heartbeat_results(heartbeat_path(settings), max_age, now), _database(settings.db)]
+    database = (
+        CheckResult("database", True, f"{settings.db_label} (checked by `corpusbot check`)")
+        if settings.db_path is None
+        else _database(settings.db_path)
+    )
+    return [*_heartbeat_results(heartbeat_path(settings), max_age, now), database]
 
 
 def _heartbeat_results(path: Path, max_age: float, now: float) -> list[CheckResult]:

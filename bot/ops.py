@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import sqlite3
 import stat
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import aiosqlite
-
 from bot.checks import CheckResult
 from bot.config import Settings, SettingsError, load_settings, unknown_settings
-from bot.storage import Database, latest_schema_version
-from bot.storage.database import BUSY_TIMEOUT_S
+from bot.storage import Database, StorageError, latest_schema_version
 from retrieval.corpus import CorpusError, load_corpus
 
 __all__ = [
@@ -43,7 +41,7 @@ __all__ = [
 class BackupReport:
     """Where a verified backup went and what it holds."""
 
-    source: Path
+    source: str
     dest: Path
     size: int
     schema_version: int
@@ -64,7 +62,7 @@ async def check(settings: Settings, *, for_run: bool) -> list[CheckResult]:
     created (as the bot would on start); an existing one is only read.
     """
     results = [_check_corpus(settings.corpus)]
-    results.append(await _check_database(settings.db))
+    results.append(await _check_database(settings))
     if for_run:
         problem = settings.token_problem()
         results.append(
@@ -123,45 +121,42 @@ def _check_corpus(folder: Path) -> CheckResult:
     return CheckResult("corpus", True, detail)
 
 
-async def _check_database(path: Path) -> CheckResult:
-    folder = path.parent
-    problem = await asyncio.to_thread(_writable_folder, folder)
-    if problem:
-        return CheckResult("database", False, problem)
+async def _check_database(settings: Settings) -> CheckResult:
+    path = settings.db_path
+    label = settings.db_label
+    if path is not None:
+        problem = await asyncio.to_thread(_writable_folder, path.parent)
+        if problem:
+            return CheckResult("database", False, problem)
     latest = latest_schema_version()
-    created = not await asyncio.to_thread(path.exists)
+    created = path is not None and not await asyncio.to_thread(path.exists)
     try:
-        if created:
-            db = await Database.open(path)
-            try:
-                version, integrity = await db.schema_version(), await db.integrity_check()
-            finally:
-                await db.close()
-        else:
-            async with _open_existing(path) as db:
-                version, integrity = await db.schema_version(), await db.integrity_check()
+        # A new SQLite file is created as the bot would on start; an existing database
+        # (and any PostgreSQL one) is only read, never migrated.
+        async with await Database.open(settings.db, existing=not created) as db:
+            version, integrity = await db.schema_version(), await db.integrity_check()
     except Exception as exc:
-        return CheckResult("database", False, f"cannot open {path}: {exc}")
+        return CheckResult("database", False, f"cannot open {label}: {exc}")
     if integrity != ["ok"]:
         first = integrity[0] if integrity else "no result"
         more = f" (+{len(integrity) - 1} more)" if len(integrity) > 1 else ""
-        return CheckResult("database", False, f"{path} failed integrity_check: {first}{more}")
+        return CheckResult("database", False, f"{label} failed integrity_check: {first}{more}")
     if version < latest:
         return CheckResult(
             "database",
             False,
-            f"{path} is at schema {version}, this release needs {latest}; "
+            f"{label} is at schema {version}, this release needs {latest}; "
             "starting the bot applies the pending migrations",
         )
     if version > latest:
         return CheckResult(
             "database",
             False,
-            f"{path} is at schema {version}, newer than this release ({latest}); "
+            f"{label} is at schema {version}, newer than this release ({latest}); "
             "run the release that wrote it or restore a backup",
         )
     state = "created" if created else "opens"
-    return CheckResult("database", True, f"{path} {state}, schema {version}, integrity ok")
+    return CheckResult("database", True, f"{label} {state}, schema {version}, integrity ok")
 
 
 def _writable_folder(folder: Path) -> str | None:
@@ -180,63 +175,67 @@ def _writable_folder(folder: Path) -> str | None:
     return None
 
 
-@asynccontextmanager
-async def _open_existing(path: Path) -> AsyncIterator[Database]:
-    """An existing database opened without creating it or applying migrations.
-
-    Read-write only so that, when nothing else has it open, closing removes the
-    -wal/-shm files; nothing here writes to it.
-    """
-    conn = await aiosqlite.connect(_existing_file_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
-    db = Database(conn, path)
-    try:
-        yield db
-    finally:
-        await conn.close()
-
-
-def _existing_file_uri(path: Path) -> str:
-    """An SQLite URI that opens ``path`` read-write but fails rather than create it."""
-    return path.absolute().as_uri() + "?mode=rw"
-
-
 # -- backup -----------------------------------------------------------------------------
 
 
 async def backup(settings: Settings, dest: Path | str, *, force: bool = False) -> BackupReport:
-    """Copy the live database to ``dest`` with SQLite's online backup API and verify it.
+    """Copy the live database to ``dest`` and verify the copy.
 
-    Safe while the bot runs. ``dest`` may be an existing folder, in which case the copy is
-    named after the database and the current UTC time. An existing file is replaced only
-    with ``force``; the new copy is verified before it takes that file's place.
+    SQLite: the online backup API, checked with integrity_check. PostgreSQL: ``pg_dump
+    --format=custom`` (the client tools must be installed), checked by ``pg_restore
+    --list``; restore it with ``pg_restore``. Safe while the bot runs. ``dest`` may be
+    an existing folder, in which case the copy is named after the database and the
+    current UTC time. An existing file is replaced only with ``force``; the copy is
+    written once, to a staging file, verified, and renamed into place.
     """
-    source = settings.db
-    dest = await asyncio.to_thread(_backup_target, source, dest, force=force)
+    source = settings.db_path
+    dest = await asyncio.to_thread(_backup_target, settings, dest, force=force)
     staging = dest.with_name(f".{dest.name}.new")
     started = time.perf_counter()
     try:
-        async with _open_existing(source) as db:
-            await db.backup(staging)
-        async with _open_existing(staging) as copy:
-            integrity = await copy.integrity_check()
-            version = await copy.schema_version()
-        if integrity != ["ok"]:
-            raise BackupError(f"the copy failed integrity_check: {integrity[0]}")
+        async with await Database.open(settings.db, existing=True) as db:
+            version = await db.schema_version()
+            await db.copy_to(staging)
+        if source is not None:
+            async with await Database.open(staging, existing=True) as copy:
+                integrity = await copy.integrity_check()
+                version = await copy.schema_version()
+            if integrity != ["ok"]:
+                raise BackupError(f"the copy failed integrity_check: {integrity[0]}")
+        else:
+            await _verify_dump(staging)
         if not force and await asyncio.to_thread(dest.exists):
             raise BackupError(f"{dest} appeared while backing up; pass --force to replace it")
         await asyncio.to_thread(os.replace, staging, dest)
-    except (OSError, ValueError, aiosqlite.Error) as exc:
-        raise BackupError(f"backup of {source} to {dest} failed: {exc}") from exc
+    except (OSError, ValueError, StorageError, sqlite3.Error) as exc:
+        raise BackupError(f"backup of {settings.db_label} to {dest} failed: {exc}") from exc
     finally:
         await asyncio.to_thread(_remove_staging, staging)
     info = await asyncio.to_thread(dest.stat)
     return BackupReport(
-        source=source,
+        source=settings.db_label,
         dest=dest,
         size=info.st_size,
         schema_version=version,
         seconds=time.perf_counter() - started,
     )
+
+
+async def _verify_dump(path: Path) -> None:
+    """A pg_dump archive that pg_restore can read its table of contents from."""
+    pg_restore = shutil.which("pg_restore")
+    if pg_restore is None:
+        return  # pg_dump succeeded; nothing here to read the archive back with
+    proc = await asyncio.create_subprocess_exec(
+        pg_restore,
+        "--list",
+        str(path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise BackupError(f"pg_restore cannot read the dump: {err.decode(errors='replace')}")
 
 
 def run_backup(
@@ -257,13 +256,16 @@ def run_backup(
     return 0
 
 
-def _backup_target(source: Path, dest: Path | str, *, force: bool) -> Path:
+def _backup_target(settings: Settings, dest: Path | str, *, force: bool) -> Path:
     """The file the backup will be written to, or BackupError if it must not be.
 
     A path ending in a separator is a folder (created if missing). Only a regular file
-    that is an SQLite database, and not the live one, is ever replaced (with force)."""
-    if not source.is_file():
+    that is an earlier backup (an SQLite database, or a pg_dump archive), and not the
+    live database, is ever replaced (with force)."""
+    source = settings.db_path
+    if source is not None and not source.is_file():
         raise BackupError(f"no database at {source}")
+    stem, suffix = (source.stem, source.suffix or ".db") if source else ("corpusbot", ".dump")
     as_folder = str(dest).endswith(("/", os.sep))
     dest = Path(dest)
     if as_folder and not dest.exists():
@@ -273,7 +275,7 @@ def _backup_target(source: Path, dest: Path | str, *, force: bool) -> Path:
             raise BackupError(f"cannot create folder {dest}: {exc.strerror or exc}") from None
     if dest.is_dir() and not dest.is_symlink():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        dest = dest / f"{source.stem}-{stamp}{source.suffix or '.db'}"
+        dest = dest / f"{stem}-{stamp}{suffix}"
     if not os.path.lexists(dest):
         return dest
     if not force:
@@ -282,9 +284,9 @@ def _backup_target(source: Path, dest: Path | str, *, force: bool) -> Path:
         raise BackupError(f"{dest} is a symbolic link; refusing to replace it")
     if not stat.S_ISREG(dest.stat().st_mode):
         raise BackupError(f"{dest} is not a regular file; refusing to replace it")
-    if dest.samefile(source):
+    if source is not None and dest.samefile(source):
         raise BackupError(f"{dest} is the live database; back up to another file")
-    if not _is_sqlite_file(dest):
+    if not (_is_sqlite_file(dest) if source is not None else _is_pg_dump(dest)):
         raise BackupError(
             f"{dest} is not an SQLite database; refusing to replace it (--force only "
             "replaces an earlier backup)"
@@ -296,6 +298,14 @@ def _is_sqlite_file(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _is_pg_dump(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(5) == b"PGDMP"
     except OSError:
         return False
 

@@ -7,7 +7,7 @@ copy in a temporary folder, and every index is built under a temporary root.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from retrieval.build import open_index
 from retrieval.corpus import Document, load_corpus
 from retrieval.index import Index
+from tests.pgserver import PgServer, running_server
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -79,3 +80,16 @@ def describes_dai_shan(text: str) -> bool:
     president of Alibaba's domestic digital business and the former CEO of Taotian."""
     lowered = text.lower()
     return "president" in lowered or "ceo of taotian" in lowered
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A private PostgreSQL server for the whole session (Unix socket only)."""
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new, empty PostgreSQL database for one test."""
+    return pg_server.create_database()

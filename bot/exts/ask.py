@@ -120,7 +120,7 @@ class Ask(commands.Cog):
             # not acknowledged within 3 s. The checks before it are cheap and answer
             # with their own reply.
             who = Requester(interaction.user.id, interaction.guild_id, interaction.channel_id)
-            cleaned = core.admit(question, who)  # UserError -> errors cog
+            cleaned = await core.admit(question, who)  # UserError -> errors cog
             with core.workers.acknowledging():
                 await interaction.response.defer(ephemeral=private, thinking=True)
             outcome = await core.answer(cleaned, who)

@@ -191,13 +191,7 @@ class Digests(commands.Cog):
 
     @tasks.loop(seconds=60)
     async def loop(self) -> None:
-        for sub in await self.core.due_subscriptions():
-            if self.bot.closing:
-                return
-            try:
-                await self.deliver(sub)
-            except Exception:
-                log.exception("digest for subscription %d failed; will retry next round", sub.id)
+        await self.core.deliver_due(self.post, stop=lambda: self.bot.closing)
         if self.bot.closing:
             return
         try:
@@ -209,29 +203,23 @@ class Digests(commands.Cog):
     async def _before(self) -> None:
         await self.bot.wait_until_ready()
 
-    async def deliver(self, sub: Subscription) -> None:
-        """Post one subscription's digest, or pause it if Discord refuses the channel."""
-
-        async def post(digest: Digest) -> int:
-            embed = to_embed(digest_card(digest.topic, digest.items, preview=False))
-            try:
-                channel = self.bot.get_channel(sub.channel_id) or await self.bot.fetch_channel(
-                    sub.channel_id
-                )
-                if not isinstance(channel, discord.abc.Messageable):
-                    raise ChannelRefused("the channel can't receive messages")
-                message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
-            except discord.Forbidden as exc:
-                raise ChannelRefused(
-                    f"no permission to post here ({exc.text or exc.status})"
-                ) from None
-            except discord.NotFound:
-                raise ChannelRefused("the channel no longer exists") from None
-            return message.id
-
-        digest = await self.core.deliver_digest(sub, post)
-        if digest is not None:
-            log.info("digest for subscription %d: %d articles", sub.id, len(digest.items))
+    async def post(self, sub: Subscription, digest: Digest, nonce: str) -> int:
+        """Post one digest with its run's nonce (discord.py sends ``enforce_nonce``
+        with it, so a repeat returns the message already posted); returns its id.
+        Raises ChannelRefused if Discord refuses the channel."""
+        embed = to_embed(digest_card(digest.topic, digest.items, preview=False))
+        channel_id = sub.channel_id
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise ChannelRefused("the channel can't receive messages")
+            message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS, nonce=nonce)
+        except discord.Forbidden as exc:
+            raise ChannelRefused(f"no permission to post here ({exc.text or exc.status})") from None
+        except discord.NotFound:
+            raise ChannelRefused("the channel no longer exists") from None
+        log.info("digest posted in channel %d: %d articles", channel_id, len(digest.items))
+        return message.id
 
     async def notify(self, sub: Subscription) -> str:
         """Tell a server its digest paused: in its system channel if I may post there,

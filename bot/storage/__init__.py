@@ -1,8 +1,10 @@
-"""SQLite storage: one Database owns the connection, one repository per table group."""
+"""Storage on SQLite or PostgreSQL: one Database owns the connection(s), one repository
+per table group, the same contract on both backends."""
 
-from .database import Database, latest_schema_version
+from .database import Database, SqliteDatabase, is_postgres_url, latest_schema_version, redact
 from .documents import DocumentRecord, DocumentRepository, SyncReport
 from .errors import (
+    ConstraintViolation,
     DatabaseClosedError,
     MigrationError,
     NoVote,
@@ -27,8 +29,11 @@ from .queries import (
     VoteTally,
     question_key,
 )
+from .state import ShardHolder, ShardTaken, StateRepository
 from .subscriptions import (
     Cadence,
+    Claim,
+    DigestRun,
     Notice,
     Status,
     Subscription,
@@ -41,8 +46,11 @@ __all__ = [
     "ArticleCount",
     "Bucket",
     "Cadence",
+    "Claim",
+    "ConstraintViolation",
     "Database",
     "DatabaseClosedError",
+    "DigestRun",
     "DocumentRecord",
     "DocumentRepository",
     "DownvoteReason",
@@ -58,7 +66,11 @@ __all__ = [
     "QueryRepository",
     "QueryStats",
     "SchemaTooNewError",
+    "ShardHolder",
+    "ShardTaken",
     "Source",
+    "SqliteDatabase",
+    "StateRepository",
     "Status",
     "StorageError",
     "Subscription",
@@ -70,8 +82,10 @@ __all__ = [
     "UnknownQuery",
     "Vote",
     "VoteTally",
+    "is_postgres_url",
     "latest_schema_version",
     "load_migrations",
     "question_key",
+    "redact",
     "topic_key",
 ]

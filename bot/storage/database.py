@@ -1,4 +1,10 @@
-"""The one owner of the bot's SQLite connection: pragmas, migrations, transactions, backup."""
+"""The one owner of the bot's database connection: migrations, transactions, backup.
+
+``Database.open(target)`` takes an SQLite file path (the embedded default) or a
+``postgresql://`` URL and returns the backend for it; the repositories (queries,
+subscriptions, documents, synonyms, state) are the same on both and talk to the
+backend only through the statement helpers below, with ``?`` parameters.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -16,9 +22,10 @@ from typing import Any, Self
 import aiosqlite
 
 from .documents import DocumentRepository
-from .errors import DatabaseClosedError, MigrationError, SchemaTooNewError
+from .errors import ConstraintViolation, DatabaseClosedError, MigrationError, SchemaTooNewError
 from .migrations import Migration, load_migrations
 from .queries import QueryRepository
+from .state import StateRepository
 from .subscriptions import SubscriptionRepository
 from .synonyms import SynonymRepository
 
@@ -36,11 +43,156 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 def latest_schema_version() -> int:
-    """The schema version this release's migration files bring a database up to."""
+    """The schema version this release's migration files bring a database up to
+    (the same number on both backends)."""
     return len(load_migrations())
 
 
+def is_postgres_url(target: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL, False for a file path."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def redact(target: Path | str) -> str:
+    """The target fit for logs and messages: a URL's password replaced by ``***``."""
+    text = str(target)
+    if not is_postgres_url(text):
+        return text
+    scheme, _, rest = text.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return text
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
 class Database:
+    """The storage contract: one owner of the connection(s), the repositories, and
+    statement helpers taking ``?`` parameters. Open with ``Database.open(target)``."""
+
+    backend: str = "?"
+
+    def __init__(self, target: Path | str) -> None:
+        self._target = target
+        self.queries = QueryRepository(self)
+        self.subscriptions = SubscriptionRepository(self)
+        self.documents = DocumentRepository(self)
+        self.synonyms = SynonymRepository(self)
+        self.state = StateRepository(self)
+
+    @classmethod
+    async def open(
+        cls,
+        target: Path | str,
+        *,
+        migrations: Sequence[Migration] | None = None,
+        now: float | None = None,
+        existing: bool = False,
+    ) -> Database:
+        """Open the database at ``target`` (a file path or a ``postgresql://`` URL) and
+        apply pending migrations. With ``existing=True`` nothing is created or migrated:
+        a missing database is an error (what ``check`` and ``backup`` need)."""
+        if is_postgres_url(target):
+            from .postgres import PostgresDatabase
+
+            return await PostgresDatabase.connect(
+                str(target), migrations=migrations, now=now, existing=existing
+            )
+        return await SqliteDatabase.connect(
+            target, migrations=migrations, now=now, existing=existing
+        )
+
+    @property
+    def target(self) -> Path | str:
+        """Where the database lives (a path, ":memory:", or a URL)."""
+        return self._target
+
+    @property
+    def path(self) -> Path | str:
+        """Where the database lives (kept for callers that only know SQLite)."""
+        return self._target
+
+    def describe(self) -> str:
+        """The target with any password hidden, for messages."""
+        return redact(self._target)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @staticmethod
+    def latest_schema_version() -> int:
+        """The schema version this release's migration files bring a database up to."""
+        return latest_schema_version()
+
+    # -- what each backend provides ----------------------------------------------------
+
+    async def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:  # pragma: no cover
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    async def execute_returning(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    # Appended to a SELECT that must lock the rows it reads until the transaction ends
+    # (SQLite's single writer already holds every row).
+    row_lock = ""
+    # Appended to a claiming SELECT so concurrent claimers skip each other's rows.
+    skip_locked = ""
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell other processes something changed (PostgreSQL NOTIFY); SQLite has no
+        such channel, so there the others' periodic check is what notices."""
+
+    async def listen(self, channel: str, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(payload)`` on each notice on ``channel``; no-op on SQLite."""
+
+    async def lock(self, name: str) -> None:
+        """Serialise the current transaction with any other process's transaction that
+        locks the same name (PostgreSQL: an advisory lock until commit). SQLite's
+        ``BEGIN IMMEDIATE`` already serialises every writer, so there it does nothing."""
+
+    async def schema_version(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def integrity_check(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def backup(self, dest: Path | str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def copy_to(self, path: Path | str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
     """Owns one aiosqlite connection; every read and write in the bot goes through it.
 
     Writes run inside `transaction()`, which holds an asyncio.Lock for its whole
@@ -49,33 +201,47 @@ class Database:
     coroutine's half-finished transaction.
     """
 
+    backend = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
         """Wrap an already configured connection; use `Database.open` instead."""
+        super().__init__(path)
         self._conn: aiosqlite.Connection | None = conn
         self._path = path
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None
-        self.queries = QueryRepository(self)
-        self.subscriptions = SubscriptionRepository(self)
-        self.documents = DocumentRepository(self)
-        self.synonyms = SynonymRepository(self)
+        self._only_read = False  # opened with existing=True: close without checkpointing
 
     # -- lifetime -------------------------------------------------------------------
 
     @classmethod
-    async def open(
+    async def connect(
         cls,
         path: Path | str,
         *,
         migrations: Sequence[Migration] | None = None,
         now: float | None = None,
+        existing: bool = False,
     ) -> Self:
         """Open (creating if needed) the database at `path` and apply pending migrations.
 
-        `migrations` defaults to the files shipped in bot/storage/migrations; `now`
-        stamps schema_migrations.applied_at and defaults to the current time.
+        `migrations` defaults to the files shipped in bot/storage/migrations/sqlite;
+        `now` stamps schema_migrations.applied_at and defaults to the current time.
+        With `existing`, the file must exist and is neither created nor migrated (it
+        is opened read-write only so that closing it tidies its -wal/-shm files).
         """
         in_memory = str(path) == ":memory:"
+        if existing:
+            path = Path(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"no database at {path}")
+            conn = await aiosqlite.connect(
+                path.absolute().as_uri() + "?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S
+            )
+            conn.row_factory = aiosqlite.Row
+            db = cls(conn, path)
+            db._only_read = True
+            return db
         if not in_memory:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +306,9 @@ class Database:
             conn, self._conn = self._conn, None
             if conn is None:
                 return
+            if self._only_read:
+                await conn.close()
+                return
             try:
                 await conn.execute("PRAGMA optimize")
                 await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -159,22 +328,6 @@ class Database:
     def closed(self) -> bool:
         """True once close() has run."""
         return self._conn is None
-
-    @property
-    def path(self) -> Path | str:
-        """Where the database lives (":memory:" for an in-memory one)."""
-        return self._path
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- transactions and statement helpers ------------------------------------------
 
@@ -237,18 +390,21 @@ class Database:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write inside the current transaction; returns the affected row count."""
-        async with self._writing().execute(sql, params) as cursor:
-            return cursor.rowcount
+        with _constraints():
+            async with self._writing().execute(sql, params) as cursor:
+                return cursor.rowcount
 
     async def execute_returning(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         """Run one `... RETURNING` write inside the current transaction; returns its row."""
-        async with self._writing().execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        with _constraints():
+            async with self._writing().execute(sql, params) as cursor:
+                return await cursor.fetchone()
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         """Run one write per parameter row inside the current transaction."""
-        async with self._writing().executemany(sql, rows) as cursor:
-            return cursor.rowcount
+        with _constraints():
+            async with self._writing().executemany(sql, rows) as cursor:
+                return cursor.rowcount
 
     # -- schema ----------------------------------------------------------------------
 
@@ -261,11 +417,6 @@ class Database:
             return 0
         row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         return int(row[0]) if row else 0
-
-    @staticmethod
-    def latest_schema_version() -> int:
-        """The schema version this release's migration files bring a database up to."""
-        return latest_schema_version()
 
     async def _migrate(self, migrations: tuple[Migration, ...], *, now: float) -> None:
         latest = len(migrations)
@@ -315,16 +466,31 @@ class Database:
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".partial")
         await asyncio.to_thread(_prepare_backup_target, self._path, dest, partial)
-        target = await asyncio.to_thread(sqlite3.connect, partial, check_same_thread=False)
+        await self.copy_to(partial)
+        await asyncio.to_thread(os.replace, partial, dest)
+
+    async def copy_to(self, path: Path | str) -> None:
+        """Write a copy of the live database to `path` (replaced if it exists), with no
+        staging of its own: the caller stages, verifies and renames."""
+        path = Path(path)
+        await asyncio.to_thread(_prepare_backup_target, self._path, path, path)
+        target = await asyncio.to_thread(sqlite3.connect, path, check_same_thread=False)
         try:
             async with self._reading() as conn:
                 await conn.backup(target)
         except BaseException:
             target.close()
-            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
             raise
         target.close()
-        await asyncio.to_thread(os.replace, partial, dest)
+
+
+@contextmanager
+def _constraints() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise ConstraintViolation(str(exc)) from exc
 
 
 def _prepare_backup_target(source: Path | str, dest: Path, partial: Path) -> None:

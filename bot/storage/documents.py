@@ -56,6 +56,7 @@ class DocumentRepository:
         keeping its original first_seen_at. Every present document gets last_seen_at=now.
         """
         async with self._db.transaction():
+            await self._db.lock("documents")
             rows = await self._db.fetchall(
                 "SELECT doc_id, content_hash, title, removed_at FROM documents"
             )

@@ -7,6 +7,11 @@ class StorageError(Exception):
     """Base class for every error the storage layer raises on purpose."""
 
 
+class ConstraintViolation(StorageError):
+    """A write broke a constraint (NOT NULL, UNIQUE, CHECK, a foreign key); the
+    transaction it ran in is rolled back. Raised the same way by both backends."""
+
+
 class DatabaseClosedError(StorageError):
     """The Database was used after close()."""
 

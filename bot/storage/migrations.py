@@ -24,13 +24,26 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations(directory: Traversable | Path | None = None) -> tuple[Migration, ...]:
+BACKENDS = ("sqlite", "postgresql")
+
+
+def load_migrations(
+    directory: Traversable | Path | None = None, *, backend: str = "sqlite"
+) -> tuple[Migration, ...]:
     """Read and validate every NNNN_name.sql file, ordered by version.
 
     Versions must run 1, 2, 3, ... without gaps, and every file must open with a
     `-- reason` line, so the history stays readable and a missing file is caught early.
+    Each backend has its own folder (migrations/sqlite, migrations/postgresql); the
+    two share version numbers and names, so a version means the same schema on both.
     """
-    folder = directory if directory is not None else resources.files(__package__) / "migrations"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    folder = (
+        directory
+        if directory is not None
+        else resources.files(__package__) / "migrations" / backend
+    )
     found: list[Migration] = []
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):

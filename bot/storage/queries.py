@@ -156,7 +156,23 @@ def question_key(question: str) -> str:
 
 
 # The article a question was about: its answer's article, else its best-matching one.
-_TOP_ARTICLE = "COALESCE(q.answer_doc_id, json_extract(q.top_hits, '$[0].doc_id'))"
+_TOP_ARTICLE = {
+    "sqlite": "COALESCE(q.answer_doc_id, json_extract(q.top_hits, '$[0].doc_id'))",
+    "postgresql": "COALESCE(q.answer_doc_id, (q.top_hits::jsonb -> 0 ->> 'doc_id'))",
+}
+# The 👎 reasons on one query as a JSON array.
+_REASONS = {
+    "sqlite": "(SELECT json_group_array(reason) FROM feedback WHERE query_id = q.id "
+    "AND vote = -1 AND reason IS NOT NULL AND reason != '')",
+    "postgresql": "(SELECT COALESCE(json_agg(reason ORDER BY updated_at), '[]')::text "
+    "FROM feedback WHERE query_id = q.id AND vote = -1 AND reason IS NOT NULL "
+    "AND reason != '')",
+}
+# The bucket a timestamp falls in: floor(created_at / width), as an integer.
+_BUCKET = {
+    "sqlite": "CAST(created_at / ? AS INTEGER)",
+    "postgresql": "CAST(FLOOR(created_at / ?) AS BIGINT)",
+}
 # Nearest-rank percentiles: the value at rank ceil(n * p / 100), in integer arithmetic.
 _PERCENTILE_RANK = "(n * {p} + 99) / 100"
 
@@ -288,7 +304,7 @@ class QueryRepository:
     async def votes_for(self, query_id: int) -> VoteTally:
         """(up, down) vote counts on one query."""
         row = await self._db.fetchone(
-            "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0) "
+            "SELECT COUNT(*) FILTER (WHERE vote = 1), COUNT(*) FILTER (WHERE vote = -1) "
             "FROM feedback WHERE query_id = ?",
             (query_id,),
         )
@@ -303,7 +319,7 @@ class QueryRepository:
             (floor,),
         )
         vote_row = await self._db.fetchone(
-            "SELECT COALESCE(SUM(f.vote = 1), 0), COALESCE(SUM(f.vote = -1), 0) "
+            "SELECT COUNT(*) FILTER (WHERE f.vote = 1), COUNT(*) FILTER (WHERE f.vote = -1) "
             "FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
             "WHERE q.created_at >= ?",
             (floor,),
@@ -331,7 +347,7 @@ class QueryRepository:
             span,
         )
         votes = await self._db.fetchone(
-            "SELECT COALESCE(SUM(f.vote = 1), 0), COALESCE(SUM(f.vote = -1), 0) "
+            "SELECT COUNT(*) FILTER (WHERE f.vote = 1), COUNT(*) FILTER (WHERE f.vote = -1) "
             "FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
             "WHERE q.created_at >= ? AND q.created_at < ?",
             span,
@@ -360,16 +376,18 @@ class QueryRepository:
         if width <= 0:
             raise ValueError("width must be positive")
         span = (width, since, until)
+        bucket = _BUCKET[self._db.backend].replace("created_at", "q.created_at")
         counts = await self._db.fetchall(
-            "SELECT CAST(q.created_at / ? AS INTEGER) AS b, COUNT(*), SUM(q.answered) "
+            f"SELECT {bucket} AS b, COUNT(*), SUM(q.answered) "
             "FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ? GROUP BY b",
             span,
         )
         votes = {
             int(r[0]): (int(r[1]), int(r[2]))
             for r in await self._db.fetchall(
-                "SELECT CAST(q.created_at / ? AS INTEGER) AS b, SUM(f.vote = 1), "
-                "SUM(f.vote = -1) FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
+                f"SELECT {bucket} AS b, COUNT(*) FILTER (WHERE f.vote = 1), "
+                "COUNT(*) FILTER (WHERE f.vote = -1) "
+                "FROM feedback AS f JOIN queries AS q ON q.id = f.query_id "
                 "WHERE q.created_at >= ? AND q.created_at < ? GROUP BY b",
                 span,
             )
@@ -408,10 +426,11 @@ class QueryRepository:
             "       MAX(CASE WHEN rn = p95 THEN latency_ms END) FROM ("
             f"  SELECT b, latency_ms, rn, {p50} AS p50, {p95} AS p95 FROM ("
             "    SELECT b, latency_ms, ROW_NUMBER() OVER w AS rn, COUNT(*) OVER w_all AS n FROM ("
-            "      SELECT CAST(created_at / ? AS INTEGER) AS b, latency_ms FROM queries"
-            "       WHERE created_at >= ? AND created_at < ?)"
+            f"      SELECT {_BUCKET[self._db.backend]} AS b, latency_ms FROM queries"
+            "       WHERE created_at >= ? AND created_at < ?) AS spans"
             "     WINDOW w AS (PARTITION BY b ORDER BY latency_ms), w_all AS (PARTITION BY b))"
-            ") WHERE rn IN (p50, p95) GROUP BY b",
+            "   AS ranked"
+            ") AS picked WHERE rn IN (p50, p95) GROUP BY b",
             (width, since, until),
         )
         return {int(r[0]): (float(r[1]), float(r[2])) for r in rows}
@@ -457,7 +476,7 @@ class QueryRepository:
         article, or the best match when the bot abstained), most asked first."""
         rows = await self._db.fetchall(
             "SELECT t.doc_id, d.title, t.questions, t.answered FROM ("
-            f"  SELECT {_TOP_ARTICLE} AS doc_id, COUNT(*) AS questions,"
+            f"  SELECT {_TOP_ARTICLE[self._db.backend]} AS doc_id, COUNT(*) AS questions,"
             "     SUM(q.answered) AS answered"
             "   FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ?"
             "   GROUP BY 1"
@@ -475,11 +494,10 @@ class QueryRepository:
         while True:
             rows = await self._db.fetchall(
                 "SELECT q.id, q.created_at, q.source, q.question, q.answered, "
-                f"{_TOP_ARTICLE}, q.latency_ms, "
+                f"{_TOP_ARTICLE[self._db.backend]}, q.latency_ms, "
                 "  (SELECT COUNT(*) FROM feedback WHERE query_id = q.id AND vote = 1), "
                 "  (SELECT COUNT(*) FROM feedback WHERE query_id = q.id AND vote = -1), "
-                "  (SELECT json_group_array(reason) FROM feedback WHERE query_id = q.id "
-                "     AND vote = -1 AND reason IS NOT NULL AND reason != '') "
+                f"  {_REASONS[self._db.backend]} "
                 "FROM queries AS q WHERE q.created_at >= ? AND q.created_at < ? AND q.id > ? "
                 "ORDER BY q.id LIMIT ?",
                 (since, until, after, page),

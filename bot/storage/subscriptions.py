@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import unicodedata
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
@@ -42,6 +44,34 @@ class Subscription:
     def active(self) -> bool:
         """True unless the subscription has been paused."""
         return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A process's lease on a due subscription: only the holder of ``token`` may
+    freeze, record or release its digest; after ``until`` another process may take it."""
+
+    subscription: Subscription
+    token: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRun:
+    """A digest frozen before it is posted: its items ((doc_id, title, excerpt), in
+    order) and the idempotency key its post's nonce derives from. Open until recorded."""
+
+    id: int
+    subscription_id: int
+    run_key: str
+    items: tuple[tuple[str, str, str], ...]
+    created_at: float
+    message_id: int | None = None
+    completed_at: float | None = None
+
+    @property
+    def doc_ids(self) -> list[str]:
+        return [item[0] for item in self.items]
 
 
 def topic_key(topic: str) -> str:
@@ -90,6 +120,7 @@ class SubscriptionRepository:
             raise ValueError(f"cadence must be one of {sorted(CADENCES)}, not {cadence!r}")
         key = topic_key(topic)
         async with self._db.transaction():
+            await self._db.lock(f"subscription:{channel_id}:{key}")
             existing = await self._db.fetchone(
                 f"SELECT {_COLUMNS} FROM subscriptions WHERE channel_id = ? AND topic_key = ?",
                 (channel_id, key),
@@ -172,13 +203,141 @@ class SubscriptionRepository:
         )
         return [_from_row(row) for row in rows]
 
+    # --- claiming and delivering, exactly once across processes ----------------------
+
+    async def claim_due(self, now: float, lease: float, limit: int = 1) -> list[Claim]:
+        """Lease up to ``limit`` due, active subscriptions nobody holds (or whose lease
+        ran out), the longest overdue first. Concurrent claimers never get the same
+        one: SQLite's single writer, PostgreSQL's ``FOR UPDATE SKIP LOCKED``."""
+        token = uuid.uuid4().hex
+        until = now + lease
+        async with self._db.transaction():
+            rows = await self._db.fetchall(
+                "SELECT id FROM subscriptions WHERE status = 'active' AND next_due_at <= ? "
+                "AND (claimed_until IS NULL OR claimed_until <= ?) "
+                f"ORDER BY next_due_at, id LIMIT ?{self._db.skip_locked}",
+                (now, now, limit),
+            )
+            claimed = []
+            for row in rows:
+                got = await self._db.execute_returning(
+                    "UPDATE subscriptions SET claim_token = ?, claimed_until = ? "
+                    "WHERE id = ? AND status = 'active' "
+                    "AND (claimed_until IS NULL OR claimed_until <= ?) "
+                    f"RETURNING {_COLUMNS}",
+                    (token, until, row[0], now),
+                )
+                if got is not None:
+                    claimed.append(Claim(_from_row(got), token, until))
+        return claimed
+
+    async def open_run(self, subscription_id: int) -> DigestRun | None:
+        """The subscription's frozen digest that was never recorded as delivered: a
+        process died or lost its claim between freezing and recording. Reposting it
+        under the same key is what makes the delivery exactly once."""
+        row = await self._db.fetchone(
+            f"SELECT {_RUN_COLUMNS} FROM digest_runs "
+            "WHERE subscription_id = ? AND completed_at IS NULL",
+            (subscription_id,),
+        )
+        return _run_from_row(row) if row is not None else None
+
+    async def freeze_run(
+        self, claim: Claim, items: Iterable[tuple[str, str, str]], now: float
+    ) -> DigestRun | None:
+        """Record the digest about to be posted, with a new idempotency key, while the
+        claim is still held; returns the subscription's open run instead if one
+        exists, or None (freezing nothing) if the claim was lost."""
+        items = [tuple(i) for i in items]
+        sub_id = claim.subscription.id
+        async with self._db.transaction():
+            if not await self._holds(claim):
+                return None
+            row = await self._db.fetchone(
+                f"SELECT {_RUN_COLUMNS} FROM digest_runs "
+                "WHERE subscription_id = ? AND completed_at IS NULL",
+                (sub_id,),
+            )
+            if row is None:
+                row = await self._db.execute_returning(
+                    "INSERT INTO digest_runs (subscription_id, run_key, items, created_at) "
+                    f"VALUES (?, ?, ?, ?) RETURNING {_RUN_COLUMNS}",
+                    (sub_id, f"{sub_id}-{uuid.uuid4().hex}", json.dumps(items), now),
+                )
+        assert row is not None
+        return _run_from_row(row)
+
+    async def complete_run(
+        self,
+        claim: Claim,
+        run: DigestRun,
+        message_id: int | None,
+        *,
+        now: float,
+        next_due_at: float,
+    ) -> bool:
+        """Record a posted run: its documents as delivered, the run closed, the
+        schedule moved on and the claim released, in one transaction, fenced on the
+        claim. False (recording nothing) if the claim was lost: whoever holds it now
+        reposts the same run under the same key and records it."""
+        rows = [(run.subscription_id, d, message_id, now) for d in dict.fromkeys(run.doc_ids)]
+        async with self._db.transaction():
+            moved = await self._db.execute(
+                "UPDATE subscriptions SET next_due_at = ?, updated_at = ?, claim_token = NULL, "
+                "claimed_until = NULL WHERE id = ? AND claim_token = ?",
+                (next_due_at, now, claim.subscription.id, claim.token),
+            )
+            if moved == 0:
+                return False
+            closed = await self._db.execute(
+                "UPDATE digest_runs SET completed_at = ?, message_id = ? "
+                "WHERE id = ? AND completed_at IS NULL",
+                (now, message_id, run.id),
+            )
+            if closed == 0:
+                raise RuntimeError(f"digest run {run.id} was already recorded")
+            if rows:
+                await self._db.executemany(
+                    "INSERT INTO deliveries (subscription_id, doc_id, message_id, delivered_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (subscription_id, doc_id) DO NOTHING",
+                    rows,
+                )
+        return True
+
+    async def release(self, claim: Claim, *, now: float, next_due_at: float | None) -> bool:
+        """Give a claim up: with ``next_due_at`` the schedule moves on (nothing new to
+        post), without it the subscription is due again at once (the post failed and
+        is retried next round). False if the claim was lost meanwhile."""
+        async with self._db.transaction():
+            if next_due_at is None:
+                changed = await self._db.execute(
+                    "UPDATE subscriptions SET claim_token = NULL, claimed_until = NULL "
+                    "WHERE id = ? AND claim_token = ?",
+                    (claim.subscription.id, claim.token),
+                )
+            else:
+                changed = await self._db.execute(
+                    "UPDATE subscriptions SET next_due_at = ?, updated_at = ?, "
+                    "claim_token = NULL, claimed_until = NULL WHERE id = ? AND claim_token = ?",
+                    (next_due_at, now, claim.subscription.id, claim.token),
+                )
+        return changed > 0
+
+    async def _holds(self, claim: Claim) -> bool:
+        row = await self._db.fetchone(
+            f"SELECT 1 FROM subscriptions WHERE id = ? AND claim_token = ?{self._db.row_lock}",
+            (claim.subscription.id, claim.token),
+        )
+        return row is not None
+
     async def pause(self, subscription_id: int, reason: str, now: float) -> bool:
         """Stop delivering (e.g. the bot lost access to the channel) and queue one notice
         to its owner; False if there is no such id or it was already paused."""
         async with self._db.transaction():
             changed = await self._db.execute(
                 "UPDATE subscriptions SET status = 'paused', pause_reason = ?, paused_at = ?, "
-                "notice = 'pending', notice_detail = NULL, notice_at = NULL, updated_at = ? "
+                "notice = 'pending', notice_detail = NULL, notice_at = NULL, updated_at = ?, "
+                "claim_token = NULL, claimed_until = NULL "
                 "WHERE id = ? AND status = 'active'",
                 (reason, now, now, subscription_id),
             )
@@ -277,6 +436,21 @@ class SubscriptionRepository:
                 (next_due_at, now, subscription_id),
             )
         return moved > 0
+
+
+_RUN_COLUMNS = "id, subscription_id, run_key, items, created_at, message_id, completed_at"
+
+
+def _run_from_row(row: sqlite3.Row) -> DigestRun:
+    return DigestRun(
+        id=int(row["id"]),
+        subscription_id=int(row["subscription_id"]),
+        run_key=str(row["run_key"]),
+        items=tuple((str(d), str(t), str(e)) for d, t, e in json.loads(row["items"])),
+        created_at=float(row["created_at"]),
+        message_id=row["message_id"],
+        completed_at=None if row["completed_at"] is None else float(row["completed_at"]),
+    )
 
 
 def _from_row(row: sqlite3.Row) -> Subscription:

@@ -58,15 +58,14 @@ class SynonymRepository:
             )
             if existing is not None:
                 raise DuplicateGroup(int(existing["id"]))
-            try:
-                row = await self._db.execute_returning(
-                    "INSERT INTO synonym_groups (members, key, created_by, created_at) "
-                    "VALUES (?, ?, ?, ?) RETURNING id, members, created_by, created_at",
-                    (json.dumps(list(members), ensure_ascii=False), key, created_by, now),
-                )
-            except sqlite3.IntegrityError:  # stored meanwhile by another process
-                raise DuplicateGroup(-1) from None
-        assert row is not None
+            row = await self._db.execute_returning(
+                "INSERT INTO synonym_groups (members, key, created_by, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING "
+                "RETURNING id, members, created_by, created_at",
+                (json.dumps(list(members), ensure_ascii=False), key, created_by, now),
+            )
+            if row is None:  # stored meanwhile by another process
+                raise DuplicateGroup(-1)
         return _from_row(row)
 
     async def remove(self, group_id: int) -> bool:

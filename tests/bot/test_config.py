@@ -103,7 +103,7 @@ def test_index_path_defaults_beside_the_database(
 
 def test_default_database_and_index_paths() -> None:
     settings = load_settings()
-    assert settings.db == Path("data/corpusbot.db")
+    assert settings.db_path == Path("data/corpusbot.db")
     assert settings.index_path == Path("data/corpusbot.index")
 
 

@@ -466,13 +466,13 @@ async def test_a_refused_channel_pauses_once_and_resume_sends_nothing_twice(
     first = await deliver(core, sub)
     assert first
 
-    async def refuse(digest: Digest) -> int:
+    async def refuse(sub: Subscription, digest: Digest, nonce: str) -> int:
         raise ChannelRefused("no permission to post here (Missing Permissions)")
 
     (core.settings.corpus / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
     clock.advance(DAY)
     await core.reindex()
-    assert await core.deliver_digest(await current(core, sub), refuse) is None
+    assert await core.deliver_due(refuse) == 0
     paused = await current(core, sub)
     assert (paused.status, paused.notice) == ("paused", "pending")
 

@@ -22,7 +22,7 @@ from bot.storage import Database, latest_schema_version
 @pytest.fixture
 async def settings(tmp_path: Path) -> Settings:
     settings = Settings(_env_file=None, db=tmp_path / "state" / "corpusbot.db")  # type: ignore[call-arg]
-    await (await Database.open(settings.db)).close()
+    await (await Database.open(settings.db_path)).close()
     return settings
 
 
@@ -120,7 +120,7 @@ async def test_a_heartbeat_from_a_dead_process_is_unhealthy(settings: Settings) 
 
 async def test_an_unreadable_database_is_unhealthy(settings: Settings) -> None:
     await beat(settings, "running", {0: (True, 0.04)})
-    await asyncio.to_thread(settings.db.write_bytes, b"not a database at all" * 100)
+    await asyncio.to_thread(settings.db_path.write_bytes, b"not a database at all" * 100)
 
     code, lines = check(settings)
 
@@ -130,7 +130,7 @@ async def test_an_unreadable_database_is_unhealthy(settings: Settings) -> None:
 
 async def test_the_check_writes_nothing(settings: Settings) -> None:
     await beat(settings, "running", {0: (True, 0.04)})
-    folder = settings.db.parent
+    folder = settings.db_path.parent
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     check(settings)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before

@@ -77,12 +77,12 @@ def test_check_passes_on_a_good_setup_and_creates_the_database(tmp_path: Path) -
     assert "ok  corpus: 5 articles in " + str(SEEDS) in lines
     assert any(line.startswith("ok  database:") and "schema" in line for line in lines)
     assert any(line.startswith("ok  token:") for line in lines)
-    assert settings.db.is_file()
+    assert settings.db_path.is_file()
 
 
 def test_check_passes_again_on_an_existing_database(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["what happened?"]))
+    asyncio.run(log_queries(settings.db_path, ["what happened?"]))
 
     code, lines = run(settings)
 
@@ -126,7 +126,7 @@ def test_database_newer_than_this_release_fails(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
 
     async def stamp_future_version() -> None:
-        async with await Database.open(settings.db) as db, db.transaction():
+        async with await Database.open(settings.db_path) as db, db.transaction():
             await db.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (99, "from_the_future", 0.0),
@@ -143,8 +143,8 @@ def test_database_newer_than_this_release_fails(tmp_path: Path) -> None:
 
 def test_not_a_database_fails(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    settings.db.parent.mkdir(parents=True)
-    settings.db.write_bytes(b"this is not an SQLite file" * 100)
+    settings.db_path.parent.mkdir(parents=True)
+    settings.db_path.write_bytes(b"this is not an SQLite file" * 100)
 
     code, lines = run(settings)
 
@@ -206,7 +206,7 @@ async def test_check_returns_one_result_per_check(tmp_path: Path) -> None:
 
 def test_backup_copy_opens_and_has_the_same_rows(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["who is Dai Shan?", "what is Taobao?"]))
+    asyncio.run(log_queries(settings.db_path, ["who is Dai Shan?", "what is Taobao?"]))
     dest = tmp_path / "backups" / "corpusbot-1.db"
     out = io.StringIO()
 
@@ -220,10 +220,10 @@ def test_backup_copy_opens_and_has_the_same_rows(tmp_path: Path) -> None:
 
 async def test_backup_while_the_database_is_open(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    await log_queries(settings.db, ["first"])
+    await log_queries(settings.db_path, ["first"])
     dest = tmp_path / "live.db"
 
-    async with await Database.open(settings.db) as live:
+    async with await Database.open(settings.db_path) as live:
         async with live.transaction():
             pass
         report = await backup(settings, dest)
@@ -234,10 +234,10 @@ async def test_backup_while_the_database_is_open(tmp_path: Path) -> None:
 
 def test_backup_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["new question"]))
+    asyncio.run(log_queries(settings.db_path, ["new question"]))
     dest = tmp_path / "existing.db"
     assert run_backup(settings, dest, out=io.StringIO()) == 0  # an older backup
-    asyncio.run(log_queries(settings.db, ["newer question"]))
+    asyncio.run(log_queries(settings.db_path, ["newer question"]))
     older = dest.read_bytes()
     out = io.StringIO()
 
@@ -254,7 +254,7 @@ def test_backup_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["text file", "fifo", "symlink", "live database"])
 def test_backup_force_replaces_only_an_earlier_database_backup(tmp_path: Path, kind: str) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["q"]))
+    asyncio.run(log_queries(settings.db_path, ["q"]))
     dest = tmp_path / "target"
     if kind == "text file":
         dest.write_text("my notes", encoding="utf-8")
@@ -264,7 +264,7 @@ def test_backup_force_replaces_only_an_earlier_database_backup(tmp_path: Path, k
         (tmp_path / "elsewhere.db").write_text("x", encoding="utf-8")
         dest.symlink_to(tmp_path / "elsewhere.db")
     else:
-        dest = settings.db
+        dest = settings.db_path
     before = os.lstat(dest)
     out = io.StringIO()
 
@@ -282,7 +282,7 @@ def test_backup_force_replaces_only_an_earlier_database_backup(tmp_path: Path, k
 
 def test_backup_to_a_new_folder_ending_in_a_slash_creates_it(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["q"]))
+    asyncio.run(log_queries(settings.db_path, ["q"]))
     folder = tmp_path / "newdir"
 
     assert run_backup(settings, f"{folder}/", out=io.StringIO()) == 0
@@ -293,7 +293,7 @@ def test_backup_to_a_new_folder_ending_in_a_slash_creates_it(tmp_path: Path) -> 
 
 def test_backup_into_a_folder_names_the_copy(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    asyncio.run(log_queries(settings.db, ["q"]))
+    asyncio.run(log_queries(settings.db_path, ["q"]))
     folder = tmp_path / "backups"
     folder.mkdir()
 
@@ -311,7 +311,7 @@ def test_backup_without_a_database_fails_and_creates_nothing(tmp_path: Path) -> 
 
     assert code == 1
     assert f"no database at {settings.db}" in out.getvalue()
-    assert not settings.db.exists()
+    assert not settings.db_path.exists()
     assert not (tmp_path / "copy.db").exists()
 
 

@@ -63,7 +63,7 @@ SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 READY_TIMEOUT = 30.0
 
 
-def make_bot_guild() -> FakeGuild:
+def make_bot_guild(channels: list[str] | None = None, name: str = "Corpus Test Guild") -> FakeGuild:
     """#general (the system channel) and #news with four humans: the owner, a bot admin
     (in CORPUSBOT_ADMIN_IDS, not the owner), a moderator with Manage Channels and a
     plain member with @everyone's permissions only."""
@@ -76,8 +76,8 @@ def make_bot_guild() -> FakeGuild:
         FakeMember(make_user("member")),
     ]
     return FakeGuild(
-        name="Corpus Test Guild",
-        channels=["general", "news"],
+        name=name,
+        channels=["general", "news", *(channels or [])],
         roles=[admins, mods],
         members=members,
         system_channel="general",
@@ -93,9 +93,11 @@ class BotProcess:
     its own file, printed by the fixtures when a test fails.
     """
 
-    def __init__(self, fd: FakeDiscord, workdir: Path, **env: str) -> None:
+    def __init__(
+        self, fd: FakeDiscord, workdir: Path, *, guild: FakeGuild | None = None, **env: str
+    ) -> None:
         self.fd = fd
-        self.guild = fd.guilds[0]
+        self.guild = guild or fd.guilds[0]
         self.workdir = workdir
         self.corpus = workdir / "corpus"
         self.db = workdir / "corpusbot.db"
@@ -137,9 +139,25 @@ class BotProcess:
     def channel(self, name: str) -> int:
         return self.guild.channel(name).id
 
-    async def start(self, timeout: float = READY_TIMEOUT) -> None:
-        """Launch the process and wait until it has synced its commands, identified,
-        and answers interactions (a /help round trip)."""
+    async def launch(self) -> None:
+        """Start the process without waiting for anything."""
+        assert self.proc is None or self.proc.returncode is not None, "already running"
+        self.runs += 1
+        path = self.workdir / f"bot-{self.runs}.stderr"
+        self.stderr_paths.append(path)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env.pop("CORPUSBOT_LOG_FILE", None)
+        with path.open("wb") as stderr:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=self.workdir, env=env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+            )  # fmt: skip
+
+    async def start(self, timeout: float = READY_TIMEOUT, *, synced: bool = True) -> None:
+        """Launch the process and wait until it has synced its commands (unless
+        ``synced`` is False: another process syncs them), identified, and answers
+        interactions in its guild (a /help round trip)."""
         assert self.proc is None or self.proc.returncode is not None, "already running"
         self.runs += 1
         path = self.workdir / f"bot-{self.runs}.stderr"
@@ -160,11 +178,12 @@ class BotProcess:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
             )
-        await self.fd.wait_for_request(
-            "PUT", r"/applications/\d+/guilds/\d+/commands", timeout=timeout, after=cursor
-        )
+        if synced:
+            await self.fd.wait_for_request(
+                "PUT", r"/applications/\d+/guilds/\d+/commands", timeout=timeout, after=cursor
+            )
         await self.fd.wait_until_identified(identified + 1, timeout=timeout)
-        probe = await self.fd.send_slash_command("help", user=self.member)
+        probe = await self.fd.send_slash_command("help", user=self.member, guild_id=self.guild.id)
         await self.fd.wait_for_interaction_response(probe, timeout=timeout)
 
     async def stop(self, timeout: float = 30.0) -> int:

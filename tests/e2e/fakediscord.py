@@ -621,6 +621,12 @@ class FakeDiscord:
         self.dm_channels: dict[int, dict[str, Any]] = {}
 
         self._channel_messages: dict[int, list[int]] = {}
+        # nonce -> (message id, when created); repeats within the window are deduplicated
+        self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
+        self.nonce_window = 300.0
+        self.nonce_repeats = 0
+        # called with each message created through REST, before the response is sent
+        self.after_message_created: Callable[[dict[str, Any]], Any] | None = None
         self._faults: list[Fault] = []
         self._sessions: dict[str, _Session] = {}
         self._current: dict[int, _Session] = {}
@@ -1194,7 +1200,7 @@ class FakeDiscord:
         message["flags"] = int(message.get("flags") or 0) & ~LOADING_FLAG
         message["edited_timestamp"] = _now_iso()
 
-    def _create_message(self, record: RecordedRequest, channel_id: str) -> dict[str, Any]:
+    async def _create_message(self, record: RecordedRequest, channel_id: str) -> dict[str, Any]:
         cid = int(channel_id)
         self._channel_payload(cid)
         self._require(cid, VIEW_CHANNEL, SEND_MESSAGES)
@@ -1207,7 +1213,24 @@ class FakeDiscord:
             body.get("content") or body.get("embeds") or record.files or body.get("components")
         ):
             raise _error(400, 50006, "Cannot send an empty message")
-        return self._new_message(cid, body, files=record.files)
+        # enforce_nonce: a nonce the same author used within the window returns the
+        # message it created instead of creating another, as Discord does.
+        nonce = body.get("nonce")
+        key = (str(self.bot_user_id), str(nonce))
+        if nonce is not None and body.get("enforce_nonce"):
+            seen = self._nonces.get(key)
+            if seen is not None and time.monotonic() - seen[1] <= self.nonce_window:
+                self.nonce_repeats += 1
+                return self.messages[seen[0]]
+        message = self._new_message(cid, body, files=record.files)
+        if nonce is not None and body.get("enforce_nonce"):
+            self._nonces[key] = (int(message["id"]), time.monotonic())
+        if self.after_message_created is not None:
+            # e.g. kill the poster here: created, but the response never arrives
+            result = self.after_message_created(message)
+            if asyncio.iscoroutine(result):
+                await result
+        return message
 
     def _list_messages(self, record: RecordedRequest, channel_id: str) -> list[dict[str, Any]]:
         cid = int(channel_id)

@@ -11,9 +11,23 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "corpusbot.db"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every repository test runs on both backends: one contract."""
+    return request.param
+
+
 @pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(db_path, now=1_000.0)
+def db_target(backend: str, db_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """A new database's path (SQLite) or URL (a fresh database on the test server)."""
+    if backend == "sqlite":
+        return db_path
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+async def db(db_target: Path | str) -> AsyncIterator[Database]:
+    database = await Database.open(db_target, now=1_000.0)
     try:
         yield database
     finally:

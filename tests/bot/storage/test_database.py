@@ -26,6 +26,12 @@ EXPECTED_TABLES = {
 }
 
 
+@pytest.fixture
+def backend() -> str:
+    """This module checks the SQLite file itself (pragmas, WAL, backups)."""
+    return "sqlite"
+
+
 def _tables(path: Path) -> set[str]:
     assert path.exists(), f"{path} was not created"
     with sqlite3.connect(path) as conn:

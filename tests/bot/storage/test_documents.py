@@ -1,9 +1,8 @@
 import asyncio
-import sqlite3
 
 import pytest
 
-from bot.storage import Database, DocumentRecord, SyncReport
+from bot.storage import ConstraintViolation, Database, DocumentRecord, SyncReport
 
 
 async def test_first_sync_adds_every_document(db: Database) -> None:
@@ -82,7 +81,7 @@ async def test_a_failed_sync_changes_nothing(db: Database) -> None:
     with pytest.raises(ValueError, match="doc_id"):
         await db.documents.sync([("b", "h", "B"), ("", "h", "blank id")], now=2.0)
     # A value SQLite rejects part-way through rolls the whole sync back.
-    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+    with pytest.raises(ConstraintViolation, match=r"(?i)not.null"):
         await db.documents.sync([("b", "h", "B"), ("c", "h", None)], now=2.0)  # type: ignore[list-item]
     assert [d.doc_id for d in await db.documents.all_active()] == ["a"]
     a = await db.documents.get("a")

@@ -1,10 +1,9 @@
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from bot.storage import Database, Subscription, topic_key
+from bot.storage import ConstraintViolation, Database, Subscription, topic_key
 
 HOUR = 3600.0
 
@@ -165,7 +164,7 @@ async def test_record_delivery_advances_schedule_and_never_duplicates(db: Databa
 async def test_delivery_and_schedule_move_together_or_not_at_all(db: Database) -> None:
     sub, _ = await subscribe(db, first_due_at=100.0)
     # A doc id that cannot be stored makes the insert fail part-way through.
-    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+    with pytest.raises(ConstraintViolation, match=r"(?i)not.null"):
         await db.subscriptions.record_delivery(
             sub.id,
             ["ok-doc", None],
