@@ -47,7 +47,11 @@ _TOKENIZER_FILE = Path("embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.jso
 # The model was trained on inputs of at most 128 word pieces; longer text is truncated
 # (a sentence of this corpus averages 30).
 MAX_TOKENS = 128
-_BATCH = 32
+# Texts embedded per model call. Embedding the bundled corpus's 67 whole passages (up
+# to 128 word pieces each): batches of 32 peak at 452 MB and take 10.3 s, of 16 at 327
+# MB and 8.2 s, of 8 at 308 MB and 7.7 s (one core, a busy machine): the model's
+# activations grow with the batch, and a large batch gains nothing on one thread.
+_BATCH = 8
 # Embedding the sentences of the whole corpus at build time costs about 10 ms a sentence
 # on one core: 10,000 sentences (some 3,000 passages) take two minutes or so. Beyond
 # that, sentences are embedded when a question first reaches them.
