@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import discord
-
 from bot.storage import Subscription, SynonymGroup
 from retrieval.answer import Result
 from retrieval.text import tokenize
 
 if TYPE_CHECKING:
+    import discord
+
     from bot.core import ReindexOutcome
     from bot.stats import StatsReport
 
@@ -71,6 +71,21 @@ def shorten(text: str, limit: int, *, ellipsis: str = " …") -> str:
 
 
 _BRACKET = re.compile(r"([\[\]])")
+# discord.utils.escape_markdown and escape_mentions (discord.py 2.7, MIT), kept here so
+# that rendering text (corpusbot ask, the console) does not import discord.py, a third of
+# a second; tests/bot/test_render.py checks they agree.
+_URL = r"""(?P<url><[^: >]+:\/[^ >]+>|(?:https?|steam):\/\/[^\s<]+[^<.,:;\"\'\]\s])"""
+_MARKDOWN = r"(?P<markdown>[_\\~|\*`]|^>(?:>>)?\s|\[.+\]\(.+\)|^#{1,3}|^\s*-)"
+_MARKDOWN_OR_URL = re.compile(f"(?:{_URL}|{_MARKDOWN})", re.MULTILINE)
+_MENTION = re.compile(r"@(everyone|here|[!&]?[0-9]{17,20})")
+
+
+def _escape_markdown(text: str) -> str:
+    return _MARKDOWN_OR_URL.sub(lambda m: m["url"] or "\\" + m["markdown"], text)
+
+
+def _escape_mentions(text: str) -> str:
+    return _MENTION.sub("@\u200b\\1", text)
 
 
 def escape(text: str) -> str:
@@ -78,10 +93,10 @@ def escape(text: str) -> str:
     # escape_markdown takes everything from a "[" to a later "](...)" for one masked link
     # and leaves it unescaped: escape the brackets here and each stretch between them there.
     escaped = "".join(
-        "\\" + part if part in ("[", "]") else discord.utils.escape_markdown(part)
+        "\\" + part if part in ("[", "]") else _escape_markdown(part)
         for part in _BRACKET.split(text)
     )
-    return discord.utils.escape_mentions(escaped)
+    return _escape_mentions(escaped)
 
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -219,6 +234,8 @@ def _relative(ts: int) -> str:
 
 
 def to_embed(card: Card) -> discord.Embed:
+    import discord
+
     embed = discord.Embed(title=card.title, description=card.description or None, color=card.color)
     for name, value in card.fields:
         embed.add_field(name=name, value=value, inline=False)

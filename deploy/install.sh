@@ -8,6 +8,9 @@
 # SEEDS_DIR  where the seed articles go (default: PREFIX/../seeds). Point
 #            CORPUSBOT_CORPUS at it, or at your own folder of .txt articles.
 #
+# The engine's kernels are compiled into PREFIX/kernel-cache (numba's cache; point
+# NUMBA_CACHE_DIR at a writable copy of it).
+#
 # PYTHON picks the interpreter (default python3, 3.11 or newer). The Docker image runs
 # this same script in its build stage, so what is tested here is what ships there.
 # pip honours its usual environment (PIP_INDEX_URL, PIP_CACHE_DIR, PIP_NO_CACHE_DIR).
@@ -52,6 +55,12 @@ echo "==> creating virtualenv $PREFIX"
 
 echo "==> installing corpusbot into $PREFIX"
 "$PREFIX/bin/python" -m pip install --no-input --disable-pip-version-check --quiet "$STAGE"
+
+# The BM25 engine's compiled loops are built now, not on the bot's first start (4-5 s):
+# the Docker image and the systemd unit copy this cache to their writable
+# NUMBA_CACHE_DIR. Compiling again is needed only if the CPU or the sources differ.
+echo "==> compiling the search engine's kernels into $PREFIX/kernel-cache"
+NUMBA_CACHE_DIR="$PREFIX/kernel-cache" "$PREFIX/bin/python" -m retrieval.engine
 
 echo "==> copying seed articles to $SEEDS_DIR"
 mkdir -p -- "$SEEDS_DIR"

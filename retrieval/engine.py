@@ -16,6 +16,9 @@ Queries with one term read the top of its list; short queries are scored
 exhaustively; longer ones are pruned (``_search_pruned``) with exhaustive
 accumulation as the fallback when pruning would not pay. Planning runs in numpy;
 summing postings and completing candidates run in compiled loops (``_kernels``).
+An index of fewer than _COMPILED_PASSAGES passages is scored with numpy alone and never
+imports numba: loading the compiled loops (0.3-0.6 s, or seconds to compile them) would
+cost a one-shot question on a small corpus more than all its scoring.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from retrieval._kernels import accumulate, complete
 from retrieval._postings import Postings, build_postings
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,11 @@ _GATHER_COST = 2
 # Cost of completing a candidate from a cut list, relative to gathering a posting.
 _SEARCH_PROBE = 8.0
 _BITMAP_PROBE = 1.0
+# Indexes with fewer passages are scored exhaustively with numpy: every query of such an
+# index touches at most this many passages, a fraction of a millisecond of numpy work,
+# less than importing numba and loading the compiled loops costs a fresh process
+# (about 0.5 s; see the README's performance section).
+_COMPILED_PASSAGES = 20_000
 # Candidate bounds use a table over subsets of the query terms.
 _MAX_MASK_TERMS = 12
 # Candidate buffers of up to this many entries are kept per thread between queries:
@@ -174,11 +181,18 @@ class BM25Engine:
         engine.warm_up()
         return engine
 
+    @property
+    def compiled(self) -> bool:
+        """Whether queries run the compiled loops (a large index) or numpy alone."""
+        return self._n >= _COMPILED_PASSAGES
+
     def warm_up(self) -> None:
         """Compile the query kernels for this index's array types, or load them from
         numba's on-disk cache: the first process after an install pays a few seconds
         of compilation, so building or loading an index pays it rather than the first
-        question."""
+        question. An index scored with numpy alone needs none."""
+        if not self.compiled:
+            return
         self._gather([], [])
         self._exact([], np.zeros(0, dtype=np.int64))
 
@@ -261,6 +275,8 @@ class BM25Engine:
             hi = min(k, term.stop - term.start)
             docs = self._docs[term.start : term.start + hi]
             return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
+        if not self.compiled:
+            return self._search_numpy(terms, k)
         total = sum(t.stop - t.start for t in terms)
         if total <= _SMALL_QUERY:
             cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
@@ -268,6 +284,19 @@ class BM25Engine:
         if len(terms) > _MAX_MASK_TERMS or any(t.idf < 0 for t in terms):
             return self._search_dense(terms, k, -math.inf)
         return self._search_pruned(terms, k, total)
+
+    def _search_numpy(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
+        """Exhaustive scoring with numpy, for small indexes: weights are computed and
+        summed in list order with the same float operations as the compiled loops, so
+        the results are the same."""
+        scores = np.zeros(self._n)
+        touched = np.zeros(self._n, dtype=bool)
+        for term in terms:
+            docs = self._docs[term.start : term.stop]
+            scores[docs] += self._weights(term, term.stop - term.start)
+            touched[docs] = True
+        cand = np.flatnonzero(touched)
+        return _top_k(cand, scores[cand], k)
 
     def _kernel_lists(self, terms: list[_Term]) -> tuple[np.ndarray, ...]:
         """Per-list arrays the complete kernel reads."""
@@ -301,6 +330,8 @@ class BM25Engine:
         absent = (np.arange(1 << num)[:, None] >> np.arange(num)) & 1 == 0
         out_docs = _scratch.get("out_docs", len(cand), np.int64)
         out_scores = _scratch.get("out_scores", len(cand), np.float64)
+        from retrieval._kernels import complete
+
         found = complete(
             cand,
             partial,
@@ -485,6 +516,8 @@ class BM25Engine:
         cand = _scratch.get("cand", size, np.int64)
         partial = _scratch.get("partial", size, np.float64)
         seen = _scratch.get("seen", size, np.int64)
+        from retrieval._kernels import accumulate
+
         found = accumulate(
             self._docs,
             self._run_pairs,
@@ -670,3 +703,23 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def compile_kernels() -> None:
+    """Compile the query kernels into numba's on-disk cache (``NUMBA_CACHE_DIR``, or
+    ``__pycache__`` beside ``retrieval/_kernels.py``) for every array type an index
+    can have, so no later process compiles: run at install time (``python -m
+    retrieval.engine``) by deploy/install.sh, the Docker image and the systemd unit."""
+    corpus = [[f"t{i % 7}", f"u{i % 3}", "all"] for i in range(64)]
+    postings = build_postings(corpus, 1.5, 0.75, 0.25, _DENSE_FRACTION)
+    # pair ids are uint16 up to 65,536 distinct tf parts, uint32 beyond
+    for dtype in (np.uint16, np.uint32):
+        postings.run_pairs = postings.run_pairs.astype(dtype)
+        postings.sorted_pairs = postings.sorted_pairs.astype(dtype)
+        engine = BM25Engine(postings, k1=1.5, b=0.75, epsilon=0.25)
+        engine._gather([], [])
+        engine._exact([], np.zeros(0, dtype=np.int64))
+
+
+if __name__ == "__main__":
+    compile_kernels()

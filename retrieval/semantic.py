@@ -15,12 +15,12 @@ from worker threads, and each call holding every core would make them queue.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -145,15 +145,39 @@ class Encoder:
         return pooled / np.maximum(norms, 1e-12)
 
 
-@cache
+_encoder: Encoder | None = None
+_encoder_lock = threading.Lock()
+
+
 def encoder() -> Encoder:
-    """The process's one encoder, loaded on first use (about half a second)."""
-    return Encoder()
+    """The process's one encoder, loaded on first use (about 0.3 s, most of it in
+    onnxruntime's session setup, which releases the GIL: see preload)."""
+    global _encoder
+    if _encoder is None:
+        with _encoder_lock:  # one session, even when threads ask at once
+            if _encoder is None:
+                _encoder = Encoder()
+    return _encoder
 
 
 def warm_up() -> None:
     """Load the model and run it once, so that the first question does not wait."""
     encoder().encode(["warm up"])
+
+
+def preload() -> threading.Thread:
+    """Start warm_up in a background thread and return it. The session setup runs
+    outside the GIL, so a one-shot command loading its other modules and its index
+    meanwhile gets the model for almost nothing; a failure is left for the next
+    encoder() call to raise."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            warm_up()
+
+    thread = threading.Thread(target=run, name="corpusbot-model-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 class SentenceVectors:

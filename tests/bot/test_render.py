@@ -338,3 +338,23 @@ def test_subscriptions_show_where_the_pause_notice_went() -> None:
     values = [value for _, value in card.fields]
     assert "⏸ paused: gone · notice sent to <#30> · restart with `/resume`" in values[0]
     assert "no notice could be sent (no system channel)" in values[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain words",
+        "*bold* _under_ ~~strike~~ `code` ||spoiler|| a\\b",
+        "> quote\n>>> block\n# head\n## h2\n - item\n-item",
+        "see https://example.com/a_b*c and <https://x.y/z_w> or steam://run/1_2.",
+        "[label](https://example.com) and [x] (y)",
+        "@everyone @here <@123456789012345678> @!12345678901234567 @&12345678901234567890",
+    ],
+)
+def test_escaping_matches_discord_utils(text: str) -> None:
+    """render keeps its own copy of discord.py's escaping (so text output does not
+    import discord.py); it must agree with the original."""
+    from bot.render import _escape_markdown, _escape_mentions
+
+    assert _escape_markdown(text) == discord.utils.escape_markdown(text)
+    assert _escape_mentions(text) == discord.utils.escape_mentions(text)

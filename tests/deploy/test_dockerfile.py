@@ -65,7 +65,12 @@ def test_runtime_copies_the_venv_and_seeds_from_the_builder() -> None:
     assert f"PATH={VENV}/bin:$PATH" in env
     assert f"CORPUSBOT_CORPUS={SEEDS}" in env
     assert "CORPUSBOT_DB=/var/lib/corpusbot/" in env
-    assert "NUMBA_CACHE_DIR=/var/lib/corpusbot/" in env  # writable by the bot's user
+    assert "NUMBA_CACHE_DIR=/var/lib/corpusbot/kernel-cache" in env  # writable by the bot
+    # filled with the kernels install.sh compiled, so no container compiles them
+    assert any(
+        f"cp -R {VENV}/kernel-cache /var/lib/corpusbot/kernel-cache" in run
+        for run in args_of(runtime, "RUN")
+    )
     assert "MPLCONFIGDIR=/var/lib/corpusbot/" in env  # the chart's font cache, writable too
     assert any("/var/lib/corpusbot" in v for v in args_of(runtime, "VOLUME"))
 

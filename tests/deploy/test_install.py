@@ -56,6 +56,9 @@ def test_install_sh_then_ask(tmp_path: Path) -> None:
         check=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(prefix), "not a real (non-editable) install"
+    # the engine's kernels were compiled at install time
+    kernels = {p.name.split("-")[0] for p in (prefix / "kernel-cache").rglob("*.nbi")}
+    assert {"_kernels.accumulate", "_kernels.complete"} <= kernels
 
     ask = subprocess.run(
         [str(prefix / "bin" / "corpusbot"), "ask", "--json", "Who is Dai Shan?"],

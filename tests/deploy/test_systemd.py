@@ -73,7 +73,11 @@ def test_service_settings_the_deployment_relies_on() -> None:
     assert d["StateDirectory"] == ["corpusbot"]
     assert "CORPUSBOT_DB=%S/corpusbot/corpusbot.db" in d["Environment"]
     # compiled retrieval kernels are cached in a directory the service may write
-    assert "NUMBA_CACHE_DIR=%C/corpusbot" in d["Environment"]
+    assert "NUMBA_CACHE_DIR=%C/corpusbot/kernel-cache" in d["Environment"]
+    # the kernels install.sh compiled are copied there before the bot starts
+    assert d["ExecStartPre"] == [
+        "-/bin/cp -Rn /opt/corpusbot/venv/kernel-cache/. ${NUMBA_CACHE_DIR}"
+    ]
     assert "MPLCONFIGDIR=%C/corpusbot/matplotlib" in d["Environment"]
     assert d["CacheDirectory"] == ["corpusbot"]
     # the kernels need executable memory

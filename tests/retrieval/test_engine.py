@@ -53,8 +53,12 @@ QUERIES = [
 # Each mode forces one of the query strategies the engine chooses between.
 MODES = {
     "auto": {},
-    "pruned": {"_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1},
+    # a small index is scored with numpy alone; these force the compiled loops
+    "compiled": {"_COMPILED_PASSAGES": 0},
+    "numpy": {"_COMPILED_PASSAGES": 10**9},
+    "pruned": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1},
     "reseed": {
+        "_COMPILED_PASSAGES": 0,
         "_SMALL_QUERY": 0,
         "_GATHER_COST": 0,
         "_SEED_DEPTH": 1,
@@ -62,9 +66,15 @@ MODES = {
         "_RESEED_DEPTH": 4,
         "_RESEED_GAIN": 100.0,
     },
-    "dense": {"_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
+    "dense": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
     # candidate buffers mostly too large to keep: fresh arrays, and kept ones regrown
-    "unbuffered": {"_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1, "_SCRATCH_KEEP": 8},
+    "unbuffered": {
+        "_COMPILED_PASSAGES": 0,
+        "_SMALL_QUERY": 0,
+        "_GATHER_COST": 0,
+        "_SEED_DEPTH": 1,
+        "_SCRATCH_KEEP": 8,
+    },
 }
 
 
@@ -255,3 +265,30 @@ def test_exact_lookups_in_every_id_group(blocks):
     np.testing.assert_allclose(
         engine._exact(terms, everyone), reference.get_scores(query), rtol=1e-9, atol=1e-12
     )
+
+
+def test_small_index_never_imports_the_compiled_loops(tmp_path):
+    """A fresh process answering from a small index skips numba altogether."""
+    import subprocess
+    import sys
+
+    BM25Engine.build(CORPUS, k1=K1, b=B, epsilon=EPSILON).save(tmp_path / "e")
+    code = (
+        "import sys; from retrieval.engine import BM25Engine; "
+        f"e = BM25Engine.load({str(tmp_path / 'e')!r}); e.search(['w0', 'w1', 'common'], 10); "
+        "print('numba' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_compile_kernels_fills_the_cache(tmp_path):
+    """The install-time step compiles into NUMBA_CACHE_DIR."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "retrieval.engine"], env=env, check=True)
+    names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert {"_kernels.accumulate", "_kernels.complete"} <= names
