@@ -482,6 +482,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
     total_weight = sum(q.weights.values()) or 1.0
     top_fused = max((h.fused for h in hits), default=0.0) or 1.0
     scored: list[list[_Sentence]] = []
+    index.sentences.embed([h.index for h in hits], index.passage_sentences)
     for hit in hits:
         sentences = index.passage_sentences(hit.index)
         vectors = index.sentences.passage_vectors(hit.index, index.passage_sentences)

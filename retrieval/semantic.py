@@ -279,12 +279,29 @@ class SentenceVectors:
             if cached is not None:
                 self._cache.move_to_end(i)
                 return cached
-        vectors = encoder().encode(sentences(i))
+        self.embed([i], sentences)
         with self._lock:
-            self._cache[i] = vectors
+            cached = self._cache.get(i)
+        return cached if cached is not None else encoder().encode(sentences(i))
+
+    def embed(self, passages: Sequence[int], sentences: Callable[[int], list[str]]) -> None:
+        """Embed the sentences of those passages that have no vectors yet, all in one
+        call of the model (texts of like length share a batch, whichever passage they
+        come from), and keep them. Nothing to do for a corpus embedded at build time."""
+        if self.complete:
+            return
+        with self._lock:
+            missing = [i for i in dict.fromkeys(passages) if i not in self._cache]
+        if not missing:
+            return
+        texts = [sentences(i) for i in missing]
+        vectors = encoder().encode([t for group in texts for t in group])
+        bounds = np.cumsum([0, *(len(group) for group in texts)])
+        with self._lock:
+            for n, i in enumerate(missing):
+                self._cache[i] = vectors[bounds[n] : bounds[n + 1]]
             while len(self._cache) > LAZY_CACHE:
                 self._cache.popitem(last=False)
-        return vectors
 
     def rank(
         self,
@@ -302,6 +319,7 @@ class SentenceVectors:
             best = np.maximum.reduceat(sims, self._offsets[:-1])
             order = np.argsort(-best, kind="stable")[:depth]
             return [(int(i), float(best[i])) for i in order]
+        self.embed(pool, sentences)
         scored = [(i, float(np.max(self.passage_vectors(i, sentences) @ question))) for i in pool]
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored[:depth]
