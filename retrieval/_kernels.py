@@ -242,3 +242,273 @@ def complete(
                 if floor > budget:
                     budget = floor
     return found
+
+
+@_compiled
+def _worse(score_a, doc_a, score_b, doc_b):
+    """Whether (score_a, doc_a) ranks below (score_b, doc_b): lower score, then higher id."""
+    return score_a < score_b or (score_a == score_b and doc_a > doc_b)
+
+
+@_compiled
+def _sift_down(heap_scores, heap_docs, size, i):
+    """Restore the min-heap (worst on top) below position i."""
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            return
+        if child + 1 < size and _worse(
+            heap_scores[child + 1], heap_docs[child + 1], heap_scores[child], heap_docs[child]
+        ):
+            child += 1
+        if not _worse(heap_scores[child], heap_docs[child], heap_scores[i], heap_docs[i]):
+            return
+        heap_scores[i], heap_scores[child] = heap_scores[child], heap_scores[i]
+        heap_docs[i], heap_docs[child] = heap_docs[child], heap_docs[i]
+        i = child
+
+
+@_compiled
+def top_k_exhaustive(
+    docs,  # int32 [postings]: impact order, ascending passage within each run
+    run_pairs,  # pair id of each run
+    run_stops,  # int32 end of each run, relative to its term's block
+    gains,  # float64 [pair ids]
+    starts,  # int64 [lists]: block start of each list in docs
+    first_runs,  # int64 [lists]
+    last_runs,  # int64 [lists]
+    idfs,  # float64 [lists]
+    mults,  # int64 [lists]
+    k,
+    acc,  # float64 [passages], all zero; left all zero
+    out_docs,  # int64 out [k]: best passages, in no particular order
+    out_scores,  # float64 out [k]
+):
+    """Sum every posting of every list into acc, term at a time (a passage's
+    weights are added in list order, as accumulate does), then keep the k best
+    passages that contain a query term in a heap; returns how many were written.
+
+    With many frequent terms nearly every passage is a candidate and no bound prunes
+    much: one add per posting without candidate bookkeeping, followed by one pass
+    over the accumulator, is the cheapest exact answer (bm25s's exhaustive scoring,
+    with integer pair ids in place of stored scores). Runs are summed whole rather
+    than a block of passages at a time: the check per posting costs more than the
+    cache misses it saves at these sizes.
+    """
+    positive = True
+    for j in range(len(starts)):
+        for run in range(first_runs[j], last_runs[j]):
+            weight = idfs[j] * gains[run_pairs[run]]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            if not weight > 0.0:
+                positive = False
+    touched = np.zeros(0 if positive else len(acc), np.uint8)
+    for j in range(len(starts)):
+        done = 0
+        base = starts[j]
+        for run in range(first_runs[j], last_runs[j]):
+            stop = np.int64(run_stops[run])
+            weight = idfs[j] * gains[run_pairs[run]]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            if positive:
+                for p in range(base + done, base + stop):
+                    acc[docs[p]] += weight
+            else:
+                for p in range(base + done, base + stop):
+                    acc[docs[p]] += weight
+                    touched[docs[p]] = 1
+            done = stop
+    count = 0
+    low = -np.inf  # the heap's worst score once it holds k passages
+    n = len(acc)
+    chunk = 64
+    for first in range(0, n, chunk):
+        last = min(first + chunk, n)
+        if count == k:
+            # most chunks hold nothing above the heap: one branch-free count each
+            above = 0
+            for d in range(first, last):
+                above += acc[d] > low
+            if above == 0:
+                continue
+        for d in range(first, last):
+            score = acc[d]
+            if score < low or (positive and score == 0.0) or (not positive and touched[d] == 0):
+                continue
+            if count < k:
+                at = count
+                out_scores[at] = score
+                out_docs[at] = d
+                count += 1
+                while at > 0:
+                    parent = (at - 1) >> 1
+                    if not _worse(
+                        out_scores[at], out_docs[at], out_scores[parent], out_docs[parent]
+                    ):
+                        break
+                    out_scores[at], out_scores[parent] = out_scores[parent], out_scores[at]
+                    out_docs[at], out_docs[parent] = out_docs[parent], out_docs[at]
+                    at = parent
+                if count == k:
+                    low = out_scores[0]
+            elif score > low:
+                # passages come in increasing id: an equal score never displaces
+                out_scores[0] = score
+                out_docs[0] = d
+                _sift_down(out_scores, out_docs, k, 0)
+                low = out_scores[0]
+    acc[:] = 0.0
+    return count
+
+
+@_compiled
+def _heap_push(out_scores, out_docs, count, k, score, d):
+    """Offer (score, d) to the heap of the count (<= k) best so far (worst on top);
+    returns the new count."""
+    if count < k:
+        at = count
+        out_scores[at] = score
+        out_docs[at] = d
+        while at > 0:
+            parent = (at - 1) >> 1
+            if not _worse(out_scores[at], out_docs[at], out_scores[parent], out_docs[parent]):
+                break
+            out_scores[at], out_scores[parent] = out_scores[parent], out_scores[at]
+            out_docs[at], out_docs[parent] = out_docs[parent], out_docs[at]
+            at = parent
+        return count + 1
+    if _worse(out_scores[0], out_docs[0], score, d):
+        out_scores[0] = score
+        out_docs[0] = d
+        _sift_down(out_scores, out_docs, k, 0)
+    return count
+
+
+@_compiled
+def _scan_top_k(acc, k, out_docs, out_scores):
+    """The k best nonzero entries of acc into the heap out_docs/out_scores, zeroing
+    acc; returns how many were written. Passages come in increasing id, so an equal
+    score never displaces; once the heap is full, chunks with nothing above its worst
+    score are skipped after one branch-free count."""
+    count = 0
+    low = -np.inf
+    n = len(acc)
+    chunk = 64
+    for first in range(0, n, chunk):
+        last = min(first + chunk, n)
+        if count == k:
+            above = 0
+            for d in range(first, last):
+                above += acc[d] > low
+            if above == 0:
+                continue
+        for d in range(first, last):
+            score = acc[d]
+            if score <= low or score == 0.0:
+                continue
+            count = _heap_push(out_scores, out_docs, count, k, score, d)
+            if count == k:
+                low = out_scores[0]
+    acc[:] = 0.0
+    return count
+
+
+@_compiled
+def top_k_maxscore(
+    docs,  # int32 [postings]: impact order, ascending passage within each run
+    run_pairs,  # pair id of each run
+    run_stops,  # int32 end of each run, relative to its term's block
+    gains,  # float64 [pair ids]
+    first_runs,  # int64 [lists]
+    last_runs,  # int64 [lists]
+    bests,  # float64 [lists]: largest query-weighted weight of each list
+    lengths,  # int64 [lists]: postings of each list
+    k,
+    lookup_cost,  # summed postings a lookup in one list costs about
+    lists,  # as complete's
+    index,  # as complete's
+    acc,  # float64 [passages], all zero; left all zero
+    cand,  # int64 [passages]: scratch
+    out_docs,  # int64 out [k]: best passages, in no particular order
+    out_scores,  # float64 out [k]
+):
+    """Top k of lists ordered by increasing length whose weights are all positive;
+    returns how many were written to out_docs/out_scores.
+
+    Lists are summed whole into acc, shortest first, recording each passage touched.
+    Before each further list, while it would pay, the k-th best partial score (a
+    lower bound on the k-th best final score, weights being positive) is compared
+    with the sum of the remaining lists' largest weights: once that sum is below
+    it, no passage untouched so far can make the answer (MaxScore), and the touched
+    passages that still can are completed with exact lookups in the remaining lists,
+    in list order, so weights are added in the same order either way."""
+    starts, idfs, mults = lists[0], lists[1], lists[2]
+    num = len(starts)
+    suffix = np.zeros(num + 1)
+    remaining = np.zeros(num + 1, np.int64)
+    for j in range(num - 1, -1, -1):
+        suffix[j] = suffix[j + 1] + bests[j]
+        remaining[j] = remaining[j + 1] + lengths[j]
+    touched = 0
+    tracking = True
+    cut = num
+    budget = -np.inf
+    for j in range(num):
+        if tracking and j > 0:
+            if touched * (num - j) * lookup_cost >= remaining[j]:
+                # completing the passages touched would cost more than summing the rest
+                tracking = False
+            elif touched >= k:
+                values = np.empty(touched)
+                for i in range(touched):
+                    values[i] = acc[cand[i]]
+                kth = np.partition(values, touched - k)[touched - k]
+                floor = kth - (1e-9 * abs(kth) + 1e-12)
+                if suffix[j] * (1 + 1e-9) + 1e-12 < floor:
+                    cut = j
+                    budget = floor
+                    break
+        done = 0
+        base = starts[j]
+        for run in range(first_runs[j], last_runs[j]):
+            stop = np.int64(run_stops[run])
+            weight = idfs[j] * gains[run_pairs[run]]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            if tracking:
+                for p in range(base + done, base + stop):
+                    d = docs[p]
+                    if acc[d] == 0.0:
+                        cand[touched] = d
+                        touched += 1
+                    acc[d] += weight
+            else:
+                for p in range(base + done, base + stop):
+                    acc[docs[p]] += weight
+            done = stop
+    if not tracking or (cut == num and touched * 4 > len(acc)):
+        return _scan_top_k(acc, k, out_docs, out_scores)
+    count = 0
+    for i in range(touched):
+        d = cand[i]
+        score = acc[d]
+        acc[d] = 0.0
+        if score + suffix[cut] < budget:
+            continue
+        alive = True
+        for j in range(cut, num):
+            score += _weight(j, d, lists, index)
+            if score + suffix[j + 1] < budget:
+                alive = False
+                break
+        if not alive:
+            continue
+        count = _heap_push(out_scores, out_docs, count, k, score, d)
+        if count == k:
+            low = out_scores[0]
+            floor = low - (1e-9 * abs(low) + 1e-12)
+            if floor > budget:
+                budget = floor
+    return count

@@ -56,25 +56,11 @@ MODES = {
     # a small index is scored with numpy alone; these force the compiled loops
     "compiled": {"_COMPILED_PASSAGES": 0},
     "numpy": {"_COMPILED_PASSAGES": 10**9},
-    "pruned": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1},
-    "reseed": {
-        "_COMPILED_PASSAGES": 0,
-        "_SMALL_QUERY": 0,
-        "_GATHER_COST": 0,
-        "_SEED_DEPTH": 1,
-        "_RESEED_VOLUME": 0,
-        "_RESEED_DEPTH": 4,
-        "_RESEED_GAIN": 100.0,
-    },
-    "dense": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
+    # MaxScore checking whether to stop summing before every list
+    "maxscore": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_LOOKUP_COST": 0},
+    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_MAXSCORE": False},
     # candidate buffers mostly too large to keep: fresh arrays, and kept ones regrown
-    "unbuffered": {
-        "_COMPILED_PASSAGES": 0,
-        "_SMALL_QUERY": 0,
-        "_GATHER_COST": 0,
-        "_SEED_DEPTH": 1,
-        "_SCRATCH_KEEP": 8,
-    },
+    "unbuffered": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_SCRATCH_KEEP": 8},
 }
 
 
