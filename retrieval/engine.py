@@ -12,10 +12,15 @@ does. For exact lookups of a passage's weight, frequent terms keep a bitmap
 with rank counts and the others their passage ids in passage order, split into
 a directory of high parts and 16-bit low parts.
 
-Queries with one term read the top of its list; short queries are scored
-exhaustively; longer ones are pruned (``_search_pruned``) with exhaustive
-accumulation as the fallback when pruning would not pay. Planning runs in numpy;
-summing postings and completing candidates run in compiled loops (``_kernels``).
+Queries with one term read the top of its list; short queries sum the postings
+of the passages they touch (``_kernels.accumulate``); longer ones sum every posting
+into a dense accumulator over all passages and keep the best k in a heap
+(``_kernels.top_k_exhaustive``), as bm25s does: with several frequent terms nearly
+every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
+threshold from partial or seeded exact scores) cost more than it saved in
+measurements at 100k passages. Planning runs in numpy; summing runs in compiled
+loops (``_kernels``). Exact lookups of single passages (``_exact``) use the
+bitmaps and passage-ordered lists.
 An index of fewer than _COMPILED_PASSAGES passages is scored with numpy alone and never
 imports numba: loading the compiled loops (0.3-0.6 s, or seconds to compile them) would
 cost a one-shot question on a small corpus more than all its scoring.
@@ -70,13 +75,9 @@ _MAPPED = frozenset(
 )
 # Terms in at least this fraction of passages get a bitmap instead of a sorted list.
 _DENSE_FRACTION = 1 / 16
-# Below this many postings a query is scored exhaustively without pruning.
+# Up to this many postings a query gathers only the passages it touches; beyond, it
+# sums into a dense accumulator over every passage.
 _SMALL_QUERY = 20_000
-# Completing a passage by a lookup in one list costs about this many summed postings
-# (see _kernels.top_k_maxscore).
-_LOOKUP_COST = 4
-# Whether queries of positive-idf terms may stop summing lists early (MaxScore).
-_MAXSCORE = True
 # Indexes with fewer passages are scored exhaustively with numpy: every query of such an
 # index touches at most this many passages, a fraction of a millisecond of numpy work,
 # less than importing numba and loading the compiled loops costs a fresh process
@@ -192,8 +193,8 @@ class BM25Engine:
             return
         self._gather([], [])
         self._exact([], np.zeros(0, dtype=np.int64))
-        self._search_maxscore([], 1)
-        self._search_exhaustive([], 1)
+        none = np.zeros(0, dtype=np.int64)
+        self._search_lists(none, none, 1)
 
     # ---------------------------------------------------------------- lookups
 
@@ -265,6 +266,19 @@ class BM25Engine:
         one query term; ties broken by lower passage index."""
         if k <= 0:
             return []
+        if self.compiled:
+            ids = self._term_ids
+            known = [
+                (tid, mult)
+                for token, mult in Counter(query_tokens).items()
+                if (tid := ids.get(token)) is not None
+            ]
+            if len(known) > 1:
+                tids = np.array([tid for tid, _ in known], dtype=np.int64)
+                offsets = self._offsets
+                if int((offsets[tids + 1] - offsets[tids]).sum()) > _SMALL_QUERY:
+                    mults = np.array([mult for _, mult in known], dtype=np.int64)
+                    return self._search_lists(tids, mults, k)
         terms = self._query_terms(query_tokens)
         if not terms:
             return []
@@ -276,13 +290,8 @@ class BM25Engine:
             return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
         if not self.compiled:
             return self._search_numpy(terms, k)
-        total = sum(t.stop - t.start for t in terms)
-        if total <= _SMALL_QUERY:
-            cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
-            return _top_k(cand, scores, k)
-        if _MAXSCORE and all(t.idf > 0 for t in terms):
-            return self._search_maxscore(terms, k)
-        return self._search_exhaustive(terms, k)
+        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
+        return _top_k(cand, scores, k)
 
     def _search_numpy(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
         """Exhaustive scoring with numpy, for small indexes: weights are computed and
@@ -397,9 +406,11 @@ class BM25Engine:
         )
         return cand[:found], partial[:found], seen[:found]
 
-    def _search_exhaustive(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
-        """Top k by summing every posting into a dense accumulator (see
-        _kernels.top_k_exhaustive)."""
+    def _search_lists(self, tids: np.ndarray, mults: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top k of the given terms (ids and query multiplicities, int64 arrays) by
+        summing every posting into a dense accumulator (see
+        _kernels.top_k_exhaustive). Per-term arrays are gathered with numpy: building
+        them term by term in Python cost a quarter of a 0.3 ms query."""
         from retrieval._kernels import top_k_exhaustive
 
         k = min(k, self._n)
@@ -410,51 +421,13 @@ class BM25Engine:
             self._run_pairs,
             self._run_stops,
             self._gains,
-            np.array([t.start for t in terms], dtype=np.int64),
-            np.array([t.runs for t in terms], dtype=np.int64),
-            np.array([t.runs_stop for t in terms], dtype=np.int64),
-            np.array([t.idf for t in terms]),
-            np.array([t.mult for t in terms], dtype=np.int64),
+            self._offsets[tids],
+            self._run_offsets[tids],
+            self._run_offsets[tids + 1],
+            self._idf[tids],
+            mults,
             k,
             _scratch.zeros(self._n),
-            out_docs,
-            out_scores,
-        )
-        docs, scores = out_docs[:found], out_scores[:found]
-        order = np.lexsort((docs, -scores))
-        return list(zip(docs[order].tolist(), scores[order].tolist(), strict=True))
-
-    def _search_maxscore(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
-        """Top k of terms with positive idfs (see _kernels.top_k_maxscore)."""
-        from retrieval._kernels import top_k_maxscore
-
-        terms = sorted(terms, key=lambda t: t.stop - t.start)
-        k = min(k, self._n)
-        out_docs = _scratch.get("top_docs", k, np.int64)
-        out_scores = _scratch.get("top_scores", k, np.float64)
-        found = top_k_maxscore(
-            self._docs,
-            self._run_pairs,
-            self._run_stops,
-            self._gains,
-            np.array([t.runs for t in terms], dtype=np.int64),
-            np.array([t.runs_stop for t in terms], dtype=np.int64),
-            np.array([self._best(t) for t in terms]),
-            np.array([t.stop - t.start for t in terms], dtype=np.int64),
-            k,
-            _LOOKUP_COST,
-            self._kernel_lists(terms),
-            (
-                self._bitmaps,
-                self._ranks,
-                self._sorted_pairs,
-                self._group_highs,
-                self._group_starts,
-                self._sparse_lows,
-                self._gains,
-            ),
-            _scratch.zeros(self._n),
-            _scratch.get("maxscore_cand", self._n, np.int64),
             out_docs,
             out_scores,
         )
@@ -638,8 +611,8 @@ def compile_kernels() -> None:
         engine = BM25Engine(postings, k1=1.5, b=0.75, epsilon=0.25)
         engine._gather([], [])
         engine._exact([], np.zeros(0, dtype=np.int64))
-        engine._search_maxscore([], 1)
-        engine._search_exhaustive([], 1)
+        none = np.zeros(0, dtype=np.int64)
+        engine._search_lists(none, none, 1)
 
 
 if __name__ == "__main__":

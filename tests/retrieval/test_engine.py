@@ -56,9 +56,8 @@ MODES = {
     # a small index is scored with numpy alone; these force the compiled loops
     "compiled": {"_COMPILED_PASSAGES": 0},
     "numpy": {"_COMPILED_PASSAGES": 10**9},
-    # MaxScore checking whether to stop summing before every list
-    "maxscore": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_LOOKUP_COST": 0},
-    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_MAXSCORE": False},
+    # every query summed whole into a dense accumulator
+    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0},
     # candidate buffers mostly too large to keep: fresh arrays, and kept ones regrown
     "unbuffered": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_SCRATCH_KEEP": 8},
 }
