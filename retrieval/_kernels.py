@@ -268,6 +268,59 @@ def _sift_down(heap_scores, heap_docs, size, i):
         i = child
 
 
+# Passages per chunk of the accumulator when selecting the best k.
+_CHUNK = 64
+# From this k on, the best k are selected from the chunks whose maxima reach the k-th
+# best chunk maximum: one more read of the accumulator (about 20 us at 100k passages)
+# saves more heap work than it costs (about 25 us saved at k=100, 30 us lost at k=10).
+_CHUNK_SELECT_K = 32
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _chunk_maxima(acc, maxima):
+    """Largest entry (at least 0) of each _CHUNK entries of acc; fast-math lets the
+    maximum vectorise, and comparisons alone leave every value exact."""
+    n = len(acc)
+    full = n // _CHUNK
+    for c in range(full):
+        top = 0.0
+        base = c * _CHUNK
+        for i in range(_CHUNK):
+            value = acc[base + i]
+            top = value if value > top else top
+        maxima[c] = top
+    if full < len(maxima):
+        top = 0.0
+        for d in range(full * _CHUNK, n):
+            value = acc[d]
+            top = value if value > top else top
+        maxima[full] = top
+
+
+@_compiled
+def _heap_push(out_scores, out_docs, count, k, score, d):
+    """Offer (score, d) to the heap of the count (<= k) best so far, worst on top;
+    returns the new count. Passages offered in increasing id order never displace an
+    equal score."""
+    if count < k:
+        at = count
+        out_scores[at] = score
+        out_docs[at] = d
+        while at > 0:
+            parent = (at - 1) >> 1
+            if not _worse(out_scores[at], out_docs[at], out_scores[parent], out_docs[parent]):
+                break
+            out_scores[at], out_scores[parent] = out_scores[parent], out_scores[at]
+            out_docs[at], out_docs[parent] = out_docs[parent], out_docs[at]
+            at = parent
+        return count + 1
+    if score > out_scores[0]:
+        out_scores[0] = score
+        out_docs[0] = d
+        _sift_down(out_scores, out_docs, k, 0)
+    return count
+
+
 @_compiled
 def top_k_exhaustive(
     docs,  # int32 [postings]: impact order, ascending passage within each run
@@ -321,9 +374,26 @@ def top_k_exhaustive(
                     touched[docs[p]] = 1
             done = stop
     count = 0
-    low = -np.inf  # the heap's worst score once it holds k passages
     n = len(acc)
-    chunk = 64
+    chunks = (n + _CHUNK - 1) // _CHUNK
+    if positive and _CHUNK_SELECT_K <= k <= chunks:
+        # k chunks hold a passage scoring at least the k-th best chunk maximum, so
+        # no passage below it can make the answer: only chunks reaching it are read
+        maxima = np.empty(chunks)
+        _chunk_maxima(acc, maxima)
+        floor = np.partition(maxima, chunks - k)[chunks - k]
+        for c in range(chunks):
+            if maxima[c] < floor:
+                continue
+            for d in range(c * _CHUNK, min((c + 1) * _CHUNK, n)):
+                score = acc[d]
+                if score < floor or score == 0.0:
+                    continue
+                count = _heap_push(out_scores, out_docs, count, k, score, d)
+        acc[:] = 0.0
+        return count
+    low = -np.inf  # the heap's worst score once it holds k passages
+    chunk = _CHUNK
     for first in range(0, n, chunk):
         last = min(first + chunk, n)
         if count == k:
@@ -337,27 +407,10 @@ def top_k_exhaustive(
             score = acc[d]
             if score < low or (positive and score == 0.0) or (not positive and touched[d] == 0):
                 continue
-            if count < k:
-                at = count
-                out_scores[at] = score
-                out_docs[at] = d
-                count += 1
-                while at > 0:
-                    parent = (at - 1) >> 1
-                    if not _worse(
-                        out_scores[at], out_docs[at], out_scores[parent], out_docs[parent]
-                    ):
-                        break
-                    out_scores[at], out_scores[parent] = out_scores[parent], out_scores[at]
-                    out_docs[at], out_docs[parent] = out_docs[parent], out_docs[at]
-                    at = parent
-                if count == k:
-                    low = out_scores[0]
-            elif score > low:
-                # passages come in increasing id: an equal score never displaces
-                out_scores[0] = score
-                out_docs[0] = d
-                _sift_down(out_scores, out_docs, k, 0)
+            if not positive:
+                touched[d] = 0
+            count = _heap_push(out_scores, out_docs, count, k, score, d)
+            if count == k:
                 low = out_scores[0]
     acc[:] = 0.0
     return count
