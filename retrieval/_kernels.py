@@ -383,8 +383,8 @@ def top_k_exhaustive(
         _chunk_maxima(acc, maxima)
         floor = np.partition(maxima, chunks - k)[chunks - k]
         for c in range(chunks):
-            if maxima[c] < floor:
-                continue
+            if maxima[c] < floor or maxima[c] == 0.0:
+                continue  # below the answer, or no passage of it touched
             for d in range(c * _CHUNK, min((c + 1) * _CHUNK, n)):
                 score = acc[d]
                 if score < floor or score == 0.0:

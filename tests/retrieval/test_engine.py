@@ -57,9 +57,9 @@ MODES = {
     "compiled": {"_COMPILED_PASSAGES": 0},
     "numpy": {"_COMPILED_PASSAGES": 10**9},
     # every query summed whole into a dense accumulator
-    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0},
+    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY_SHARE": 0},
     # candidate buffers mostly too large to keep: fresh arrays, and kept ones regrown
-    "unbuffered": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_SCRATCH_KEEP": 8},
+    "unbuffered": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY_SHARE": 0, "_SCRATCH_KEEP": 8},
 }
 
 
