@@ -402,15 +402,15 @@ def top_k_exhaustive(
             for d in range(first, last):
                 above += acc[d] > low
             if above == 0:
+                # cleared while in cache rather than in a second pass
+                acc[first:last] = 0.0
                 continue
         for d in range(first, last):
             score = acc[d]
+            acc[d] = 0.0
             if score < low or (positive and score == 0.0) or (not positive and touched[d] == 0):
                 continue
-            if not positive:
-                touched[d] = 0
             count = _heap_push(out_scores, out_docs, count, k, score, d)
             if count == k:
                 low = out_scores[0]
-    acc[:] = 0.0
     return count
