@@ -12,10 +12,15 @@ does. For exact lookups of a passage's weight, frequent terms keep a bitmap
 with rank counts and the others their passage ids in passage order, split into
 a directory of high parts and 16-bit low parts.
 
-Queries with one term read the top of its list; short queries are scored
-exhaustively; longer ones are pruned (``_search_pruned``) with exhaustive
-accumulation as the fallback when pruning would not pay. Planning runs in numpy;
-summing postings and completing candidates run in compiled loops (``_kernels``).
+Queries with one term read the top of its list; short queries sum the postings
+of the passages they touch (``_kernels.accumulate``); longer ones sum every posting
+into a dense accumulator over all passages and keep the best k in a heap
+(``_kernels.top_k_exhaustive``), as bm25s does: with several frequent terms nearly
+every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
+threshold from partial or seeded exact scores) cost more than it saved in
+measurements at 100k passages. Planning runs in numpy; summing runs in compiled
+loops (``_kernels``). Exact lookups of single passages (``_exact``) use the
+bitmaps and passage-ordered lists.
 An index of fewer than _COMPILED_PASSAGES passages is scored with numpy alone and never
 imports numba: loading the compiled loops (0.3-0.6 s, or seconds to compile them) would
 cost a one-shot question on a small corpus more than all its scoring.
@@ -70,29 +75,17 @@ _MAPPED = frozenset(
 )
 # Terms in at least this fraction of passages get a bitmap instead of a sorted list.
 _DENSE_FRACTION = 1 / 16
-# Below this many postings a query is scored exhaustively without pruning.
-_SMALL_QUERY = 20_000
-# Impact postings per term whose passages seed the pruning threshold.
-_SEED_DEPTH = 32
-# A plan with more candidates than this may first reseed the threshold from the
-# first _RESEED_DEPTH postings of the _RESEED_LISTS shortest lists, if a threshold
-# _RESEED_GAIN times higher would at least halve the candidates (see _reseed).
-_RESEED_VOLUME = 30_000
-_RESEED_DEPTH = 1024
-_RESEED_LISTS = 1
-_RESEED_GAIN = 1.2
-# Gathering a candidate posting costs roughly this many dense posting updates.
-_GATHER_COST = 2
-# Cost of completing a candidate from a cut list, relative to gathering a posting.
-_SEARCH_PROBE = 8.0
-_BITMAP_PROBE = 1.0
+# Up to this many postings per passage of the index a query gathers only the passages
+# it touches; beyond, it sums into a dense accumulator over every passage, whose fixed
+# cost (reading and clearing it, ~0.1 ms at 100k passages) the cheaper adds then repay
+# (measured at 100k: 2k-5k postings 0.09 ms dense vs 0.15 gathered at k=10, below
+# 2k gathering wins).
+_SMALL_QUERY_SHARE = 1 / 50
 # Indexes with fewer passages are scored exhaustively with numpy: every query of such an
 # index touches at most this many passages, a fraction of a millisecond of numpy work,
 # less than importing numba and loading the compiled loops costs a fresh process
 # (about 0.5 s; see the README's performance section).
 _COMPILED_PASSAGES = 20_000
-# Candidate bounds use a table over subsets of the query terms.
-_MAX_MASK_TERMS = 12
 # Candidate buffers of up to this many entries are kept per thread between queries:
 # writing into fresh arrays costs a page fault per 4 kB, more than the arithmetic
 # (gathering 93k postings: 2.0 ms into fresh arrays, 0.5 ms into reused ones).
@@ -115,6 +108,14 @@ class _Scratch(threading.local):
             capacity = min(max(size, 2 * len(array) if array is not None else 0), _SCRATCH_KEEP)
             array = self.arrays[name] = np.empty(capacity, dtype=dtype)
         return array[:size]
+
+    def zeros(self, size: int) -> np.ndarray:
+        """A float64 accumulator of size zeros, kept for this thread; whoever uses it
+        leaves it all zero."""
+        array = self.arrays.get("zeros")
+        if array is None or len(array) != size:
+            array = self.arrays["zeros"] = np.zeros(size)
+        return array
 
 
 _scratch = _Scratch()
@@ -195,6 +196,8 @@ class BM25Engine:
             return
         self._gather([], [])
         self._exact([], np.zeros(0, dtype=np.int64))
+        none = np.zeros(0, dtype=np.int64)
+        self._search_lists(none, none, 1)
 
     # ---------------------------------------------------------------- lookups
 
@@ -266,6 +269,19 @@ class BM25Engine:
         one query term; ties broken by lower passage index."""
         if k <= 0:
             return []
+        if self.compiled:
+            ids = self._term_ids
+            known = [
+                (tid, mult)
+                for token, mult in Counter(query_tokens).items()
+                if (tid := ids.get(token)) is not None
+            ]
+            if len(known) > 1:
+                tids = np.array([tid for tid, _ in known], dtype=np.int64)
+                offsets = self._offsets
+                if int((offsets[tids + 1] - offsets[tids]).sum()) > _SMALL_QUERY_SHARE * self._n:
+                    mults = np.array([mult for _, mult in known], dtype=np.int64)
+                    return self._search_lists(tids, mults, k)
         terms = self._query_terms(query_tokens)
         if not terms:
             return []
@@ -277,13 +293,8 @@ class BM25Engine:
             return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
         if not self.compiled:
             return self._search_numpy(terms, k)
-        total = sum(t.stop - t.start for t in terms)
-        if total <= _SMALL_QUERY:
-            cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
-            return _top_k(cand, scores, k)
-        if len(terms) > _MAX_MASK_TERMS or any(t.idf < 0 for t in terms):
-            return self._search_dense(terms, k, -math.inf)
-        return self._search_pruned(terms, k, total)
+        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
+        return _top_k(cand, scores, k)
 
     def _search_numpy(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
         """Exhaustive scoring with numpy, for small indexes: weights are computed and
@@ -367,145 +378,6 @@ class BM25Engine:
         )
         return scores.copy()
 
-    def _search_pruned(self, terms: list[_Term], k: int, total: int) -> list[tuple[int, float]]:
-        """Top k without scoring every touched passage.
-
-        High-impact postings seed k exactly scored passages whose k-th score theta
-        bounds the answer from below. Each term j then contributes as candidates only
-        the postings whose weight reaches a cutoff c_j, where the cutoffs satisfy
-        sum_j min(c_j, best_j)^+ < theta: a passage outside the candidates gets less
-        than c_j (and at most best_j) from every term it contains, so it scores below
-        theta. Setting c_j <= 0 takes a whole list and frees best_j of the budget
-        (the short lists of rare terms), a cutoff above best_j takes nothing (MaxScore's
-        non-essential terms); the remaining budget is shared in proportion to best_j.
-        The plan with the fewest candidates is gathered; candidates whose partial score
-        plus the cutoffs of the lists they were not seen in can still reach theta are
-        completed with exact lookups, best bound first.
-        """
-        docs = self._docs
-        theta = self._seed_threshold(terms, k, max(k, _SEED_DEPTH))
-        if theta is None:
-            return self._search_dense(terms, k, -math.inf)
-        # Slack absorbs rounding: scores summed in another order may differ in the last bits.
-        budget = theta - (1e-9 * abs(theta) + 1e-12)
-        if budget <= 0:
-            return self._search_dense(terms, k, -math.inf)
-
-        terms = sorted(terms, key=lambda t: t.stop - t.start)
-        lengths = [t.stop - t.start for t in terms]
-        best = [self._best(t) for t in terms]
-        ratios, prefix, volume, plan = self._plan(terms, lengths, best, budget)
-        if volume[plan] > _RESEED_VOLUME:
-            theta, budget, ratios, prefix, volume, plan = self._reseed(
-                terms, k, lengths, best, theta, (ratios, prefix, volume, plan)
-            )
-        if volume[plan] * _GATHER_COST > total:
-            return self._search_dense(terms, k, budget)
-
-        taken = [int(n) for n in prefix[plan]]
-        cand, partial, seen = self._gather(terms, taken)
-        # A candidate missing from a cut list gets less than that list's cutoff there;
-        # a fully read list adds nothing more.
-        ratio = min(float(ratios[plan]), 1.0)
-        missing = np.array(
-            [
-                0.0 if n == size else top * ratio
-                for n, size, top in zip(taken, lengths, best, strict=True)
-            ]
-        )
-        docs, scores = self._complete(terms, cand, partial, seen, missing, k, budget)
-        return _top_k(docs, scores, k)
-
-    def _reseed(
-        self,
-        terms: list[_Term],
-        k: int,
-        lengths: list[int],
-        best: list[float],
-        theta: float,
-        planned: tuple[np.ndarray, np.ndarray, np.ndarray, int],
-    ) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray, int]:
-        """(theta, budget, *plan): a stronger threshold for a plan with many
-        candidates, when it pays.
-
-        The seed misses the typical tail query: a rare term plus a few terms in
-        most passages, whose floored weights are close to each other, so theta
-        stays well below the final k-th score. The true top k then lies early in
-        the rare term's list: exactly scoring its first _RESEED_DEPTH postings gets
-        theta close to the final score, and the cheapest plan takes little beyond
-        that list. Completing candidates from cut sparse lists costs more than the
-        gather it saves, so the new plan is used only if it cuts bitmap lists alone.
-        """
-        ratios, prefix, volume, plan = planned
-        budget = theta - (1e-9 * abs(theta) + 1e-12)
-
-        def sparse_cut(p: np.ndarray) -> bool:
-            return any(
-                n < size and t.slot < 0 for n, size, t in zip(p, lengths, terms, strict=True)
-            )
-
-        hope = self._plan(terms, lengths, best, budget * _RESEED_GAIN)
-        if hope[2][hope[3]] * 2 > volume[plan] or sparse_cut(hope[1][hope[3]]):
-            return theta, budget, ratios, prefix, volume, plan
-        depths = [_RESEED_DEPTH if j < _RESEED_LISTS else _SEED_DEPTH for j in range(len(terms))]
-        deeper = self._seed_threshold(terms, k, depths)
-        if deeper is None or deeper <= theta:
-            return theta, budget, ratios, prefix, volume, plan
-        new_budget = deeper - (1e-9 * abs(deeper) + 1e-12)
-        again = self._plan(terms, lengths, best, new_budget)
-        if again[2][again[3]] * 2 > volume[plan] or sparse_cut(again[1][again[3]]):
-            # the old cutoffs stay valid under the higher threshold
-            return deeper, new_budget, ratios, prefix, volume, plan
-        return (deeper, new_budget, *again)
-
-    def _seed_threshold(self, terms: list[_Term], k: int, depth: int | list[int]) -> float | None:
-        """k-th best exact score among the passages of each list's first depth
-        postings (one depth, or one per term), or None when they are fewer than k."""
-        docs = self._docs
-        depths = depth if isinstance(depth, list) else [depth] * len(terms)
-        seed = np.unique(
-            np.concatenate(
-                [
-                    docs[t.start : min(t.stop, t.start + d)]
-                    for t, d in zip(terms, depths, strict=True)
-                ]
-            )
-        )
-        if len(seed) < k:
-            return None
-        return float(np.partition(self._exact(terms, seed), len(seed) - k)[len(seed) - k])
-
-    def _plan(
-        self, terms: list[_Term], lengths: list[int], best: list[float], budget: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Cutoff ratios, prefix lengths and candidate volume of each plan, and the
-        cheapest plan (see _search_pruned)."""
-        num = len(terms)
-        # plan i takes the i shortest lists whole and prefixes of the others
-        ratios = np.array(
-            [budget / sum(best[i:]) if sum(best[i:]) > budget else 2.0 for i in range(num + 1)]
-        )
-        prefix = np.zeros((num + 1, num), dtype=np.int64)
-        for j, term in enumerate(terms):
-            if term.idf == 0:
-                continue  # weights are all 0: never needed to reach theta > 0
-            # weight >= cutoff  <=>  gain >= cutoff / (idf * mult)  <=>  pair id < count
-            gain_cutoffs = best[j] * ratios / (term.mult * term.idf)
-            ids = np.searchsorted(-self._gains, -gain_cutoffs, side="right")
-            runs = self._run_pairs[term.runs : term.runs_stop]
-            before = np.searchsorted(runs, ids, side="left")  # runs with gain >= cutoff
-            stops = np.concatenate([[0], self._run_stops[term.runs : term.runs_stop]])
-            prefix[:, j] = stops[before]
-        for i in range(num + 1):
-            prefix[i, :i] = lengths[:i]
-        volume = prefix.sum(axis=1)
-        # Candidates seen only in some lists need lookups in the cut ones: binary
-        # searches for sparse terms, cheaper bitmap probes for dense ones.
-        probe = np.array([_BITMAP_PROBE if t.slot >= 0 else _SEARCH_PROBE for t in terms])
-        cut = prefix < np.array(lengths)
-        plan = int(np.argmin(volume * (1 + cut @ probe)))
-        return ratios, prefix, volume, plan
-
     def _gather(
         self, terms: list[_Term], taken: list[int], floor: float = -math.inf
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -537,11 +409,34 @@ class BM25Engine:
         )
         return cand[:found], partial[:found], seen[:found]
 
-    def _search_dense(self, terms: list[_Term], k: int, floor: float) -> list[tuple[int, float]]:
-        """Exhaustive accumulation of every posting; floor (below the k-th best
-        score) narrows the selection."""
-        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms], floor)
-        return _top_k(cand, scores, k)
+    def _search_lists(self, tids: np.ndarray, mults: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top k of the given terms (ids and query multiplicities, int64 arrays) by
+        summing every posting into a dense accumulator (see
+        _kernels.top_k_exhaustive). Per-term arrays are gathered with numpy: building
+        them term by term in Python cost a quarter of a 0.3 ms query."""
+        from retrieval._kernels import top_k_exhaustive
+
+        k = min(k, self._n)
+        out_docs = _scratch.get("top_docs", k, np.int64)
+        out_scores = _scratch.get("top_scores", k, np.float64)
+        found = top_k_exhaustive(
+            self._docs,
+            self._run_pairs,
+            self._run_stops,
+            self._gains,
+            self._offsets[tids],
+            self._run_offsets[tids],
+            self._run_offsets[tids + 1],
+            self._idf[tids],
+            mults,
+            k,
+            _scratch.zeros(self._n),
+            out_docs,
+            out_scores,
+        )
+        docs, scores = out_docs[:found], out_scores[:found]
+        order = np.lexsort((docs, -scores))
+        return list(zip(docs[order].tolist(), scores[order].tolist(), strict=True))
 
     # ------------------------------------------------------------ persistence
 
@@ -719,6 +614,8 @@ def compile_kernels() -> None:
         engine = BM25Engine(postings, k1=1.5, b=0.75, epsilon=0.25)
         engine._gather([], [])
         engine._exact([], np.zeros(0, dtype=np.int64))
+        none = np.zeros(0, dtype=np.int64)
+        engine._search_lists(none, none, 1)
 
 
 if __name__ == "__main__":

@@ -56,25 +56,10 @@ MODES = {
     # a small index is scored with numpy alone; these force the compiled loops
     "compiled": {"_COMPILED_PASSAGES": 0},
     "numpy": {"_COMPILED_PASSAGES": 10**9},
-    "pruned": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 0, "_SEED_DEPTH": 1},
-    "reseed": {
-        "_COMPILED_PASSAGES": 0,
-        "_SMALL_QUERY": 0,
-        "_GATHER_COST": 0,
-        "_SEED_DEPTH": 1,
-        "_RESEED_VOLUME": 0,
-        "_RESEED_DEPTH": 4,
-        "_RESEED_GAIN": 100.0,
-    },
-    "dense": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY": 0, "_GATHER_COST": 10**9},
+    # every query summed whole into a dense accumulator
+    "exhaustive": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY_SHARE": 0},
     # candidate buffers mostly too large to keep: fresh arrays, and kept ones regrown
-    "unbuffered": {
-        "_COMPILED_PASSAGES": 0,
-        "_SMALL_QUERY": 0,
-        "_GATHER_COST": 0,
-        "_SEED_DEPTH": 1,
-        "_SCRATCH_KEEP": 8,
-    },
+    "unbuffered": {"_COMPILED_PASSAGES": 0, "_SMALL_QUERY_SHARE": 0, "_SCRATCH_KEEP": 8},
 }
 
 
@@ -236,17 +221,19 @@ def blocks():
     return corpus, reference, BM25Engine.build(corpus, k1=K1, b=B, epsilon=EPSILON)
 
 
+@pytest.mark.parametrize("k", [25, 100])
 @pytest.mark.parametrize("query", [["w3", "w17", "w90"], ["w0", "w1", "common", "w119"]])
-def test_corpus_spanning_many_blocks(blocks, mode, query):
+def test_corpus_spanning_many_blocks(blocks, mode, query, k):
     """Passages are summed block by block (2**14 passages) and looked up in groups
     of 2**16 passage ids; a corpus of several of each, with lists crossing every
-    boundary, still scores exactly."""
+    boundary, still scores exactly; at k=100 the best are selected from the chunks of
+    the accumulator whose maxima reach the k-th best chunk maximum."""
     corpus, reference, engine = blocks
     ref = reference.get_scores(query)
-    hits = engine.search(query, 25)
+    hits = engine.search(query, k)
     qset = set(query)
     touched = [i for i, p in enumerate(corpus) if qset.intersection(p)]
-    want = sorted(touched, key=lambda i: (-ref[i], i))[:25]
+    want = sorted(touched, key=lambda i: (-ref[i], i))[:k]
     got = [i for i, _ in hits]
     np.testing.assert_allclose([s for _, s in hits], ref[got], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ref[got], ref[want], rtol=1e-9, atol=1e-12)
