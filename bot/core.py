@@ -262,6 +262,10 @@ class Core:
             raise UserError(f"cannot open the database {settings.db_label}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
         core.index_generation = await core._stored_generation()
+        if await db.state.get(INDEX_CONTENT) not in (None, content_digest(index)):
+            # a reindex elsewhere may have landed between loading the index and now:
+            # let the first check open the index again
+            core.index_generation -= 1
         await core._load_synonyms()
         synced = await core._sync_documents()
         log.info(
