@@ -36,6 +36,13 @@ POST_WINDOW_KILLS = 10  # the first digest posts of the chaos: the poster is kil
 BATCH = 5  # subscriptions falling due per round
 
 
+async def relaunch_dead(shards: list[Shard]) -> None:
+    for shard in shards:
+        if not shard.alive:
+            await shard.bot.kill()  # reap
+            await shard.launch()
+
+
 async def test_three_shard_processes_on_postgresql_under_kill_9(
     tmp_path: Path, pg_server: PgServer
 ) -> None:
@@ -155,14 +162,15 @@ async def test_three_shard_processes_on_postgresql_under_kill_9(
                         "VALUES ($1, $2, $3, $4, 'daily', $5, 1, $5, $5)",
                         [(g, c, t, t.lower(), now) for c, t, g in batch],
                     )
-                for shard in shards:
-                    if not shard.alive:
-                        await shard.bot.kill()  # reap
-                        await shard.launch()
+                await relaunch_dead(shards)
                 await asyncio.sleep(rng.uniform(1.0, 3.0))
                 if sum(kills.values()) >= KILLS:
                     continue
-                await fd.wait_until(lambda: any(s.up for s in shards), timeout=120)
+                deadline = time.monotonic() + 120
+                while not any(s.up for s in shards):  # posters killed meanwhile come back
+                    assert time.monotonic() < deadline, "no process came up in 120 s"
+                    await relaunch_dead(shards)
+                    await asyncio.sleep(0.1)
                 victim = rng.choice([s for s in shards if s.up])
                 await victim.bot.kill()
                 kills["at random"] += 1
@@ -172,10 +180,7 @@ async def test_three_shard_processes_on_postgresql_under_kill_9(
             during_chaos = examine(fd, [(c, t) for c, t, _ in slots]).messages
 
             # --- settle: every process back, every slot delivered
-            for shard in shards:
-                if not shard.alive:
-                    await shard.bot.kill()
-                    await shard.launch()
+            await relaunch_dead(shards)
             await fd.wait_until(lambda: all(s.up for s in shards), timeout=240)
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
