@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database
+from bot.storage import Database, latest_schema_version
 
 COMMAND = [sys.executable, "-m", "bot"]
 QUESTIONS = ["Where was Wu Yongming born?", "Who is Dai Shan?", "What is Taobao?"]
