@@ -203,13 +203,19 @@ class CorpusBot(commands.AutoShardedBot):
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Identify pacing across every process: one shard per max_concurrency bucket
-        every CORPUSBOT_IDENTIFY_INTERVAL seconds, a lease in the shared database."""
-        await wait_identify_turn(
-            self.core.db.state,
-            shard_id or 0,
-            self.max_concurrency,
-            self.settings.identify_interval,
-        )
+        every CORPUSBOT_IDENTIFY_INTERVAL seconds, a lease in the shared database.
+        Without the database it paces this process alone, as discord.py does."""
+        try:
+            await wait_identify_turn(
+                self.core.db.state,
+                shard_id or 0,
+                self.max_concurrency,
+                self.settings.identify_interval,
+            )
+        except Exception:
+            log.warning("identify pacing: the database failed; waiting locally", exc_info=True)
+            if not initial:
+                await asyncio.sleep(self.settings.identify_interval)
 
     def track(self, task: asyncio.Task | None) -> None:
         """Mark a unit of user-facing work in flight, so shutdown waits for it."""
