@@ -15,7 +15,6 @@ import json
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 import discord
@@ -24,14 +23,17 @@ from discord import app_commands
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
+from bot.admins import is_bot_admin
 from bot.config import Settings
 from bot.core import Core, UserError
 from bot.exts.errors import reply_error
 from bot.health import Heartbeat, heartbeat_path
+from bot.inflight import ShuttingDown, TrackedItem, admit_work
+from bot.pacing import wait_identify_turn
 from bot.storage import ShardTaken
 from bot.storage.postgres import PostgresDatabase, ShardLockHeld
 
-__all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "run_bot"]
+__all__ = ["EXTENSIONS", "CorpusBot", "LoopMonitor", "ShuttingDown", "TrackedItem", "run_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,6 @@ EXTENSIONS = (
 DRAIN_SECONDS = 20.0
 COMMANDS_KEY = "commands.fingerprint"
 SHARD_LEASE_SECONDS = 30.0
-
-
-class ShuttingDown(UserError):
-    def __init__(self) -> None:
-        super().__init__("The bot is restarting; try again in a minute.")
 
 
 class LoopMonitor:
@@ -97,8 +94,21 @@ class LoopMonitor:
 
 
 class CorpusTree(app_commands.CommandTree):
-    """The command tree; its own error handler covers the moments no error cog is
-    loaded, such as interactions that arrive while shutdown unloads the extensions."""
+    """The command tree. Its ``interaction_check`` runs before every command and
+    autocomplete: during shutdown it turns them away, otherwise it marks the task in
+    flight so shutdown waits for it. Its own error handler covers the moments no error
+    cog is loaded, such as interactions that arrive while shutdown unloads the
+    extensions."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        client = self.client
+        if not isinstance(client, CorpusBot):
+            return True
+        if admit_work(client):
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            return False  # nothing to show in a list of choices
+        raise app_commands.CheckFailure(str(ShuttingDown()))
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -135,6 +145,7 @@ class CorpusBot(commands.AutoShardedBot):
         self.core = core
         self.closing = False
         self._inflight: set[asyncio.Task] = set()
+        self.max_concurrency = 1  # Discord's identify buckets, from GET /gateway/bot
         self.loop_monitor = LoopMonitor() if settings.loop_monitor else None
         self.heartbeat = heartbeat
         if heartbeat is not None:
@@ -155,8 +166,9 @@ class CorpusBot(commands.AutoShardedBot):
             self.loop_monitor.start()
         # discord.py reconnects some paths (re-identify after op 9) to its built-in
         # gateway address; use the one our REST base announces instead.
-        _, url, _ = await self.http.get_bot_gateway()
+        _, url, limits = await self.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self.max_concurrency = max(1, int(limits.get("max_concurrency") or 1))
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -189,23 +201,32 @@ class CorpusBot(commands.AutoShardedBot):
             await state.put(COMMANDS_KEY, fingerprint, self.core.clock())
             log.info("synced %d commands globally (command set changed)", len(synced))
 
-    @contextlib.asynccontextmanager
-    async def work(self) -> AsyncIterator[None]:
-        """Wrap a unit of user-facing work so shutdown can wait for it."""
-        if self.closing:
-            raise ShuttingDown()
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Identify pacing across every process: one shard per max_concurrency bucket
+        every CORPUSBOT_IDENTIFY_INTERVAL seconds, a lease in the shared database.
+        Without the database it paces this process alone, as discord.py does."""
         try:
-            yield
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
+            await wait_identify_turn(
+                self.core.db.state,
+                shard_id or 0,
+                self.max_concurrency,
+                self.settings.identify_interval,
+            )
+        except Exception:
+            log.warning("identify pacing: the database failed; waiting locally", exc_info=True)
+            if not initial:
+                await asyncio.sleep(self.settings.identify_interval)
+
+    def track(self, task: asyncio.Task | None) -> None:
+        """Mark a unit of user-facing work in flight, so shutdown waits for it."""
+        if task is None:
+            return
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     async def is_admin(self, user: discord.abc.User) -> bool:
         """The application's owner or team members, plus CORPUSBOT_ADMIN_IDS."""
-        return user.id in self.settings.admin_ids or await self.is_owner(user)
+        return await is_bot_admin(self, user)
 
     async def shutdown(self) -> None:
         """Stop taking work, let in-flight replies finish, then disconnect."""
@@ -226,18 +247,6 @@ class CorpusBot(commands.AutoShardedBot):
         if self.loop_monitor is not None:
             await self.loop_monitor.stop()
         await super().close()
-
-
-def admin_only():
-    """Server-side check for bot admins (owner/team or configured ids)."""
-
-    async def predicate(interaction: discord.Interaction) -> bool:
-        client = interaction.client
-        if isinstance(client, CorpusBot) and await client.is_admin(interaction.user):
-            return True
-        raise app_commands.CheckFailure("Only the bot's admins can do that.")
-
-    return app_commands.check(predicate)
 
 
 async def _amain(settings: Settings) -> int:
@@ -267,6 +276,7 @@ async def _amain(settings: Settings) -> int:
         await heartbeat.stop()
         await core.close()
         return 2
+    await core.follow_reindexes()
     bot = CorpusBot(settings, core, heartbeat=heartbeat)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     digest_lease: float = Field(
         60.0, validation_alias="CORPUSBOT_DIGEST_LEASE", gt=0, le=MAX_INTERVAL_SECONDS
     )
+    # Seconds between checks for a reindex done by another process (besides LISTEN/NOTIFY
+    # on PostgreSQL, the only way on SQLite).
+    index_check: float = Field(
+        30.0, validation_alias="CORPUSBOT_INDEX_CHECK", gt=0, le=MAX_INTERVAL_SECONDS
+    )
+    # Discord lets one shard per max_concurrency bucket identify every 5 s; only a local
+    # stand-in of Discord warrants less.
+    identify_interval: float = Field(
+        5.0, validation_alias="CORPUSBOT_IDENTIFY_INTERVAL", ge=0, le=MAX_INTERVAL_SECONDS
+    )
     log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
     log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
     loop_monitor: bool = Field(False, validation_alias="CORPUSBOT_LOOP_MONITOR")
@@ -107,7 +117,9 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is a folder; give a file path, or leave it empty")
         return value
 
-    @field_validator("ask_cooldown", "digest_interval", "digest_lease")
+    @field_validator(
+        "ask_cooldown", "digest_interval", "digest_lease", "index_check", "identify_interval"
+    )
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):

@@ -9,11 +9,13 @@ with a message fit to show the person who asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
@@ -70,6 +72,13 @@ MAX_SYNONYM_LINE = 20 * (MAX_MEMBER_CHARS + 2)
 DIGEST_MAX_ITEMS = 5
 DIGEST_SEARCH_DEPTH = 200
 CADENCE_SECONDS: dict[str, int] = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
+# Reindex everywhere: one process builds at a time (a lease in the database, renewed
+# while it builds), then bumps the generation; the others follow it.
+REINDEX_LEASE = "reindex"
+REINDEX_LEASE_SECONDS = 60.0
+INDEX_GENERATION = "index.generation"
+INDEX_CONTENT = "index.content"
+INDEX_CHANNEL = "corpusbot_index"  # PostgreSQL NOTIFY channel; the payload: the generation
 
 
 class UserError(Exception):
@@ -94,6 +103,15 @@ def digest_nonce(run_key: str) -> str:
     """The message nonce for a digest run: 25 characters (Discord's limit), the same
     for every attempt to post the run, from whichever process."""
     return "d" + hashlib.sha256(run_key.encode("utf-8")).hexdigest()[:24]
+
+
+def content_digest(index: Index) -> str:
+    """What an index holds, the same on every host with the same articles: a digest of
+    its (document id, content hash) pairs (file times, which differ, are left out)."""
+    h = hashlib.sha256()
+    for doc_id, content_hash in sorted((d.doc_id, d.content_hash) for d in index.documents):
+        h.update(f"{doc_id}\0{content_hash}\n".encode())
+    return h.hexdigest()
 
 
 class ChannelRefused(Exception):
@@ -220,6 +238,10 @@ class Core:
         self._reindex_lock = asyncio.Lock()
         self.shard_owner: str | None = None  # SQLite shard leases held by this process
         self.reindex_progress: ReindexProgress | None = None
+        # the index generation this process serves (bumped by any process's reindex)
+        self.index_generation = 0
+        self._following: asyncio.Task | None = None
+        self._follow_wake = asyncio.Event()
         self.file_synonyms: Synonyms = settings.load_synonyms()
         self.admin_synonyms: list[SynonymGroup] = []
         self.synonyms: Synonyms = self.file_synonyms
@@ -240,6 +262,11 @@ class Core:
         except (OSError, sqlite3.Error, StorageError) as exc:
             raise UserError(f"cannot open the database {settings.db_label}: {exc}") from None
         core = cls(settings, db, index, clock=clock)
+        core.index_generation = await core._stored_generation()
+        if await db.state.get(INDEX_CONTENT) not in (None, content_digest(index)):
+            # a reindex elsewhere may have landed between loading the index and now:
+            # let the first check open the index again
+            core.index_generation -= 1
         await core._load_synonyms()
         synced = await core._sync_documents()
         log.info(
@@ -252,6 +279,11 @@ class Core:
         return core
 
     async def close(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._following
+            self._following = None
         self.workers.close()
         await self.db.close()
 
@@ -603,42 +635,172 @@ class Core:
 
     async def reindex(self) -> ReindexOutcome:
         """Rebuild the index off the event loop and swap it in; the old index keeps
-        answering until the swap and stays if the build fails (UserError says why)."""
+        answering until the swap and stays if the build fails (UserError says why).
+
+        One reindex at a time across every process sharing the database (a lease; Busy
+        says who holds it). A finished reindex bumps the index generation in the
+        database and, on PostgreSQL, notifies the others, which follow it."""
         if self._reindex_lock.locked():
             raise Busy("A reindex is already running; wait for it to finish.")
         async with self._reindex_lock:
-            loop = asyncio.get_running_loop()
-            progress = self.reindex_progress = ReindexProgress()
+            owner = uuid.uuid4().hex
+            state = self.db.state
+            holder = await state.take_lease(
+                REINDEX_LEASE, owner, now=time.time(), ttl=REINDEX_LEASE_SECONDS
+            )
+            if holder.owner != owner:
+                raise Busy(
+                    f"A reindex is already running (process {holder.pid} on {holder.host}); "
+                    "wait for it to finish."
+                )
+            renew = asyncio.create_task(self._hold_reindex_lease(owner), name="reindex-lease")
+            try:
+                return await self._reindex()
+            finally:
+                renew.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renew
+                try:
+                    await state.release_lease(REINDEX_LEASE, owner)
+                except Exception:  # it expires on its own
+                    log.warning("could not release the reindex lease", exc_info=True)
 
-            def on_progress(stage: str, done: int, total: int) -> None:
-                def update() -> None:
-                    progress.stage, progress.done, progress.total = stage, done, total
+    async def _hold_reindex_lease(self, owner: str) -> None:
+        while True:
+            await asyncio.sleep(REINDEX_LEASE_SECONDS / 3)
+            try:
+                await self.db.state.take_lease(
+                    REINDEX_LEASE, owner, now=time.time(), ttl=REINDEX_LEASE_SECONDS
+                )
+            except Exception:
+                log.warning("could not renew the reindex lease", exc_info=True)
 
-                loop.call_soon_threadsafe(update)
+    async def _reindex(self) -> ReindexOutcome:
+        loop = asyncio.get_running_loop()
+        progress = self.reindex_progress = ReindexProgress()
 
+        def on_progress(stage: str, done: int, total: int) -> None:
+            def update() -> None:
+                progress.stage, progress.done, progress.total = stage, done, total
+
+            loop.call_soon_threadsafe(update)
+
+        started = time.perf_counter()
+        try:
+            index, report = await asyncio.to_thread(
+                open_index,
+                self.settings.corpus,
+                self.settings.index_path,
+                progress=on_progress,
+            )
+        except (CorpusError, IndexUnavailable, OSError) as exc:
+            log.warning("reindex failed, still serving the previous index: %s", exc)
+            raise UserError(f"Reindex failed, still serving the previous index: {exc}") from None
+        finally:
+            self.reindex_progress = None
+        self.index = index  # the swap: one reference assignment
+        synced = await self._sync_documents()
+        seconds = time.perf_counter() - started
+        generation = await self._publish_generation(index)
+        log.info(
+            "reindexed in %.2fs: %d added, %d changed, %d removed; index generation %d",
+            seconds,
+            len(synced.added),
+            len(synced.changed),
+            len(synced.removed),
+            generation,
+        )
+        return ReindexOutcome(report, synced, seconds)
+
+    # --- following other processes' reindexes -------------------------------------
+
+    async def _stored_generation(self) -> int:
+        value = await self.db.state.get(INDEX_GENERATION)
+        return int(value) if value and value.isdigit() else 0
+
+    async def _publish_generation(self, index: Index) -> int:
+        """Bump the index generation (after the build is on disk and swapped in here)
+        and tell the other processes."""
+        state = self.db.state
+        await state.put(INDEX_CONTENT, content_digest(index), time.time())
+        generation = await state.increment(INDEX_GENERATION, time.time())
+        self.index_generation = max(self.index_generation, generation)
+        notify = getattr(self.db, "notify", None)
+        if notify is not None:
+            try:
+                await notify(INDEX_CHANNEL, str(generation))
+            except Exception:  # the others' periodic check finds it
+                log.warning("could not notify the other processes", exc_info=True)
+        return generation
+
+    async def follow_reindexes(self, interval: float | None = None) -> None:
+        """Follow reindexes done by other processes: at once on a PostgreSQL notice,
+        and every ``interval`` seconds (CORPUSBOT_INDEX_CHECK) for notices missed, the
+        only way on SQLite. Runs until ``close``."""
+        every = self.settings.index_check if interval is None else interval
+        listen = getattr(self.db, "listen", None)
+        if listen is not None:
+
+            def on_notice(payload: str) -> None:
+                log.debug("index notice: generation %s", payload)
+                self._follow_wake.set()
+
+            try:
+                await listen(INDEX_CHANNEL, on_notice)
+            except Exception:
+                log.warning("cannot listen for reindex notices; checking every %.0f s", every)
+        self._following = asyncio.create_task(self._follow(every), name="follow-reindexes")
+
+    async def _follow(self, every: float) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._follow_wake.wait(), every)
+            self._follow_wake.clear()
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("following another process's reindex failed; will retry")
+
+    async def catch_up(self) -> int | None:
+        """Swap to the newest index generation if another process published one:
+        open the index (this host's build, verified, or rebuilt from this host's
+        corpus), check it holds what the reindexing process's did, and swap it in.
+        Questions in flight finish on the index they started with. Returns the
+        generation swapped to, or None."""
+        generation = await self._stored_generation()
+        if generation <= self.index_generation or self._reindex_lock.locked():
+            return None
+        async with self._reindex_lock:
+            generation = await self._stored_generation()
+            if generation <= self.index_generation:
+                return None
             started = time.perf_counter()
             try:
                 index, report = await asyncio.to_thread(
-                    open_index,
-                    self.settings.corpus,
-                    self.settings.index_path,
-                    progress=on_progress,
+                    open_index, self.settings.corpus, self.settings.index_path
                 )
             except (CorpusError, IndexUnavailable, OSError) as exc:
-                log.warning("reindex failed, still serving the previous index: %s", exc)
-                raise UserError(
-                    f"Reindex failed, still serving the previous index: {exc}"
-                ) from None
-            finally:
-                self.reindex_progress = None
-            self.index = index  # the swap: one reference assignment
-            synced = await self._sync_documents()
-            seconds = time.perf_counter() - started
+                log.warning(
+                    "cannot follow index generation %d, still serving the previous index: %s",
+                    generation,
+                    exc,
+                )
+                return None
+            expected = await self.db.state.get(INDEX_CONTENT)
+            if expected is not None and expected != content_digest(index):
+                log.warning(
+                    "index generation %d: this host's corpus (%s) differs from the one the "
+                    "reindexing process read; serving this host's articles",
+                    generation,
+                    self.settings.corpus,
+                )
+            self.index = index
+            self.index_generation = generation
             log.info(
-                "reindexed in %.2fs: %d added, %d changed, %d removed",
-                seconds,
-                len(synced.added),
-                len(synced.changed),
-                len(synced.removed),
+                "swapped to index generation %d (%s, %.2fs): %d documents",
+                generation,
+                "rebuilt" if report.rebuilt else "verified and loaded",
+                time.perf_counter() - started,
+                report.documents,
             )
-            return ReindexOutcome(report, synced, seconds)
+            return generation

@@ -6,6 +6,9 @@ and SHA-256 digests. Nothing is deleted that does not carry corpusbot's marker; 
 that is the working directory, or a non-empty folder corpusbot did not make, is refused.
 Publishing and pruning hold an exclusive lock on the root and loading a shared one, so
 concurrent builders never prune the build another one just made live, nor one being read.
+Each process also records the build it serves (``.serving-<pid>``); pruning keeps those
+of every other live process, so a build another process serves, or is writing (its
+staging folder names its pid), is never deleted.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "file_sha256",
     "publish",
     "reading",
+    "serve",
     "verify_build",
 ]
 
@@ -48,6 +52,7 @@ BUILD_MARKER = ".corpusbot-build"
 MANIFEST = "MANIFEST.json"
 _LOCK = ".lock"
 _STAGING = ".staging-"
+_SERVING = ".serving-"
 _BUILD_NAME = re.compile(r"build-[0-9a-f]{1,64}-[0-9]{1,20}")
 _HASH_CHUNK = 1 << 20
 _OWN_FILES = {ROOT_MARKER, CURRENT, _LOCK}
@@ -102,7 +107,9 @@ def claim_root(root: Path) -> None:
 
 
 def _made_by_an_older_release(entry: Path) -> bool:
-    if entry.name == CURRENT or (entry.name.startswith(".CURRENT.") and entry.is_file()):
+    if entry.name == CURRENT or (
+        entry.name.startswith((".CURRENT.", _SERVING)) and entry.is_file()
+    ):
         return not entry.is_symlink()
     return (
         _BUILD_NAME.fullmatch(entry.name) is not None
@@ -157,6 +164,35 @@ def reading(root: Path) -> Iterator[Path | None]:
         yield current_build(root)
 
 
+def serve(root: Path, build: Path) -> None:
+    """Record that this process now serves ``build``, so that no other process prunes
+    it. Call with a lock on the root held."""
+    path = root / f"{_SERVING}{os.getpid()}"
+    tmp = root / f"{_SERVING}{os.getpid()}.tmp"
+    try:
+        tmp.write_text(build.name + "\n", encoding="ascii")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only folder: nobody prunes there either
+        log.debug("cannot record the served build in %s: %s", root, exc)
+
+
+def _served_by_others(root: Path) -> set[str]:
+    """Builds the other live processes' ``.serving-<pid>`` files name; files of
+    processes that are gone are removed. (This process's own earlier build may go: the
+    questions still reading it hold its files open or mapped.)"""
+    names: set[str] = set()
+    for path in root.glob(f"{_SERVING}*"):
+        pid = path.name.removeprefix(_SERVING)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if not _pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            continue
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            names.update(path.read_text(encoding="ascii").split())
+    return names
+
+
 def publish(root: Path, prefix: str, save: Callable[[Path], None]) -> Path:
     """Write a build with ``save(folder)`` into a staging folder, record its manifest,
     then rename it into place, make it ``CURRENT`` and prune older builds."""
@@ -173,6 +209,7 @@ def publish(root: Path, prefix: str, save: Callable[[Path], None]) -> Path:
             pointer = root / f".{CURRENT}.{os.getpid()}.tmp"
             pointer.write_text(name, encoding="ascii")
             os.replace(pointer, root / CURRENT)
+            serve(root, target)
             _prune(root, keep=name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -181,13 +218,15 @@ def publish(root: Path, prefix: str, save: Callable[[Path], None]) -> Path:
 
 
 def _prune(root: Path, keep: str) -> None:
-    """Remove builds other than ``keep`` that carry corpusbot's marker, and staging
-    folders of builders that are gone. Call with the exclusive lock held."""
+    """Remove builds other than ``keep`` and those a live process serves that carry
+    corpusbot's marker, and staging folders of builders that are gone. Call with the
+    exclusive lock held."""
+    served = _served_by_others(root)
     for child in root.iterdir():
         if child.is_symlink() or not child.is_dir() or not (child / BUILD_MARKER).is_file():
             continue
         if _BUILD_NAME.fullmatch(child.name):
-            if child.name != keep:
+            if child.name != keep and child.name not in served:
                 shutil.rmtree(child, ignore_errors=True)
         elif child.name.startswith(_STAGING) and not _builder_alive(child.name):
             shutil.rmtree(child, ignore_errors=True)
@@ -195,10 +234,12 @@ def _prune(root: Path, keep: str) -> None:
 
 def _builder_alive(staging_name: str) -> bool:
     pid = staging_name.removeprefix(_STAGING).partition("-")[0]
-    if not pid.isdigit():
-        return True
+    return not pid.isdigit() or _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:

@@ -277,6 +277,7 @@ def _open_index(
                 log.warning("rebuilding the index: %s", exc)
             else:
                 if index.fingerprint == fingerprint:
+                    _store.serve(root, current)
                     return index, BuildReport(
                         documents=len(index.documents),
                         passages=index.num_passages,

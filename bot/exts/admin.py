@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import admin_only
+from bot.admins import admin_only
 from bot.chart import render_chart
 from bot.core import Busy, UserError
 from bot.render import (
@@ -50,29 +50,28 @@ class Admin(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
     async def reindex(self, interaction: discord.Interaction) -> None:
-        async with self.bot.work():
-            if self.core.reindexing:
-                raise Busy("A reindex is already running; wait for it to finish.")
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            log.info("reindex requested by %d", interaction.user.id)
-            task = asyncio.create_task(self.core.reindex())
-            started = time.monotonic()
-            while not task.done():
-                await asyncio.wait({task}, timeout=PROGRESS_EVERY)
-                progress = self.core.reindex_progress
-                if task.done() or progress is None:
-                    break
-                card = _progress_card(
-                    progress.stage, progress.done, progress.total, time.monotonic() - started
-                )
-                with contextlib.suppress(discord.HTTPException):
-                    await interaction.edit_original_response(embed=to_embed(card))
-            try:
-                outcome = await task
-            except UserError as exc:  # the build failed; the old index keeps serving
-                await interaction.edit_original_response(embed=to_embed(error_card(str(exc))))
-                return
-            await interaction.edit_original_response(embed=to_embed(reindex_card(outcome)))
+        if self.core.reindexing:
+            raise Busy("A reindex is already running; wait for it to finish.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        log.info("reindex requested by %d", interaction.user.id)
+        task = asyncio.create_task(self.core.reindex())
+        started = time.monotonic()
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_EVERY)
+            progress = self.core.reindex_progress
+            if task.done() or progress is None:
+                break
+            card = _progress_card(
+                progress.stage, progress.done, progress.total, time.monotonic() - started
+            )
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(embed=to_embed(card))
+        try:
+            outcome = await task
+        except UserError as exc:  # the build failed; the old index keeps serving
+            await interaction.edit_original_response(embed=to_embed(error_card(str(exc))))
+            return
+        await interaction.edit_original_response(embed=to_embed(reindex_card(outcome)))
 
     @app_commands.command(
         name="stats", description="Questions, answers, feedback and a chart (bot admins)"
@@ -85,20 +84,19 @@ class Admin(commands.Cog):
         interaction: discord.Interaction,
         period: Literal["day", "week", "month", "all"] = "week",
     ) -> None:
-        async with self.bot.work():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            report = await self.core.stats(period)
-            files: list[discord.File] = []
-            try:
-                png = await asyncio.to_thread(render_chart, report)
-            except Exception:  # the figures still go out without their chart
-                log.exception("could not draw the stats chart")
-            else:
-                files.append(discord.File(io.BytesIO(png), filename=CHART_FILENAME))
-            card = stats_card(report, chart=bool(files))
-            await interaction.followup.send(
-                embed=to_embed(card), files=files, ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await self.core.stats(period)
+        files: list[discord.File] = []
+        try:
+            png = await asyncio.to_thread(render_chart, report)
+        except Exception:  # the figures still go out without their chart
+            log.exception("could not draw the stats chart")
+        else:
+            files.append(discord.File(io.BytesIO(png), filename=CHART_FILENAME))
+        card = stats_card(report, chart=bool(files))
+        await interaction.followup.send(
+            embed=to_embed(card), files=files, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
     @app_commands.command(name="sync", description="Register the slash commands (bot admins)")
     @app_commands.describe(scope="Everywhere (global) or only this server")

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.core import MAX_QUESTION_CHARS, Requester, UserError
 from bot.exts.errors import reply_error
+from bot.inflight import TrackedItem
 from bot.logs import query_context
 from bot.render import answer_card, help_card, to_embed
 
@@ -24,6 +25,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 
 class VoteButton(
+    TrackedItem,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"corpusbot:vote:(?P<query_id>[0-9]{1,18}):(?P<vote>up|down)",
 ):
@@ -52,22 +54,21 @@ class VoteButton(
         bot: CorpusBot = interaction.client  # type: ignore[assignment]
         token = query_context.set(self.query_id)
         try:
-            async with bot.work():
-                await bot.core.vote(self.query_id, interaction.user.id, self.up)
-                log.info("vote %s from %d", "up" if self.up else "down", interaction.user.id)
-                if self.up:
-                    await interaction.response.send_message(
-                        "Thanks for the feedback! 👍", ephemeral=True
-                    )
-                else:
-                    await interaction.response.send_modal(ReasonModal(self.query_id))
+            await bot.core.vote(self.query_id, interaction.user.id, self.up)
+            log.info("vote %s from %d", "up" if self.up else "down", interaction.user.id)
+            if self.up:
+                await interaction.response.send_message(
+                    "Thanks for the feedback! 👍", ephemeral=True
+                )
+            else:
+                await interaction.response.send_modal(ReasonModal(self.query_id))
         except UserError as exc:
             await reply_error(interaction, str(exc))
         finally:
             query_context.reset(token)
 
 
-class ReasonModal(discord.ui.Modal, title="What was wrong with the answer?"):
+class ReasonModal(TrackedItem, discord.ui.Modal, title="What was wrong with the answer?"):
     reason = discord.ui.TextInput(
         label="Reason (optional)",
         style=discord.TextStyle.paragraph,
@@ -115,29 +116,26 @@ class Ask(commands.Cog):
         private: bool = False,
     ) -> None:
         core = self.bot.core
-        async with self.bot.work():
-            # Acknowledge before any work that awaits: Discord forgets an interaction
-            # not acknowledged within 3 s. The checks before it are cheap and answer
-            # with their own reply.
-            who = Requester(interaction.user.id, interaction.guild_id, interaction.channel_id)
-            cleaned = await core.admit(question, who)  # UserError -> errors cog
-            with core.workers.acknowledging():
-                await interaction.response.defer(ephemeral=private, thinking=True)
-            outcome = await core.answer(cleaned, who)
-            token = query_context.set(outcome.query_id)
-            try:
-                card = await core.workers.run(
-                    answer_card, cleaned, outcome.result, outcome.query_id
-                )
-                await interaction.followup.send(
-                    embed=to_embed(card),
-                    view=feedback_view(outcome.query_id),
-                    ephemeral=private,
-                    allowed_mentions=NO_MENTIONS,
-                )
-                log.info("answered in %.1f ms", outcome.latency_ms)
-            finally:
-                query_context.reset(token)
+        # Acknowledge before any work that awaits: Discord forgets an interaction
+        # not acknowledged within 3 s. The checks before it are cheap and answer
+        # with their own reply.
+        who = Requester(interaction.user.id, interaction.guild_id, interaction.channel_id)
+        cleaned = await core.admit(question, who)  # UserError -> errors cog
+        with core.workers.acknowledging():
+            await interaction.response.defer(ephemeral=private, thinking=True)
+        outcome = await core.answer(cleaned, who)
+        token = query_context.set(outcome.query_id)
+        try:
+            card = await core.workers.run(answer_card, cleaned, outcome.result, outcome.query_id)
+            await interaction.followup.send(
+                embed=to_embed(card),
+                view=feedback_view(outcome.query_id),
+                ephemeral=private,
+                allowed_mentions=NO_MENTIONS,
+            )
+            log.info("answered in %.1f ms", outcome.latency_ms)
+        finally:
+            query_context.reset(token)
 
     @app_commands.command(name="help", description="What this bot does and its commands")
     async def help(self, interaction: discord.Interaction) -> None:

@@ -67,29 +67,28 @@ class Digests(commands.Cog):
         topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS],
         cadence: Literal["hourly", "daily", "weekly"],
     ) -> None:
-        async with self.bot.work():
-            # Server-side: default_permissions only hides the command in clients.
-            if not interaction.permissions.manage_channels:
-                raise UserError("You need the Manage Channels permission to subscribe a channel.")
-            missing = _missing_permissions(interaction)
-            if missing:
-                raise UserError(
-                    "I can't post digests in this channel: I'm missing "
-                    f"{', '.join(missing)}. Grant them and try again."
-                )
-            sub, created = await self.core.subscribe(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id or 0,
-                topic=topic,
-                cadence=cadence,
-                user_id=interaction.user.id,
+        # Server-side: default_permissions only hides the command in clients.
+        if not interaction.permissions.manage_channels:
+            raise UserError("You need the Manage Channels permission to subscribe a channel.")
+        missing = _missing_permissions(interaction)
+        if missing:
+            raise UserError(
+                "I can't post digests in this channel: I'm missing "
+                f"{', '.join(missing)}. Grant them and try again."
             )
-            verb = "will now get" if created else "now gets"
-            await interaction.response.send_message(
-                f"📬 This channel {verb} a **{sub.cadence}** digest of new articles on "
-                f"“{discord.utils.escape_markdown(sub.topic)}”. The first one comes shortly.",
-                allowed_mentions=NO_MENTIONS,
-            )
+        sub, created = await self.core.subscribe(
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id or 0,
+            topic=topic,
+            cadence=cadence,
+            user_id=interaction.user.id,
+        )
+        verb = "will now get" if created else "now gets"
+        await interaction.response.send_message(
+            f"📬 This channel {verb} a **{sub.cadence}** digest of new articles on "
+            f"“{discord.utils.escape_markdown(sub.topic)}”. The first one comes shortly.",
+            allowed_mentions=NO_MENTIONS,
+        )
 
     @app_commands.command(name="unsubscribe", description="Stop a digest in this channel")
     @app_commands.describe(topic="The topic to stop")
@@ -98,17 +97,16 @@ class Digests(commands.Cog):
     async def unsubscribe(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
     ) -> None:
-        async with self.bot.work():
-            if not interaction.permissions.manage_channels:
-                raise UserError("You need the Manage Channels permission to unsubscribe a channel.")
-            removed = await self.core.unsubscribe(interaction.channel_id or 0, topic)
-            shown = discord.utils.escape_markdown(topic)
-            message = (
-                f"Unsubscribed this channel from “{shown}”."
-                if removed
-                else f"This channel has no digest on “{shown}”."
-            )
-            await interaction.response.send_message(message, ephemeral=True)
+        if not interaction.permissions.manage_channels:
+            raise UserError("You need the Manage Channels permission to unsubscribe a channel.")
+        removed = await self.core.unsubscribe(interaction.channel_id or 0, topic)
+        shown = discord.utils.escape_markdown(topic)
+        message = (
+            f"Unsubscribed this channel from “{shown}”."
+            if removed
+            else f"This channel has no digest on “{shown}”."
+        )
+        await interaction.response.send_message(message, ephemeral=True)
 
     @unsubscribe.autocomplete("topic")
     async def _topics(
@@ -134,22 +132,21 @@ class Digests(commands.Cog):
     async def resume(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
     ) -> None:
-        async with self.bot.work():
-            if not interaction.permissions.manage_channels:
-                raise UserError("You need the Manage Channels permission to resume a digest.")
-            missing = _missing_permissions(interaction)
-            if missing:
-                raise UserError(
-                    "I still can't post digests in this channel: I'm missing "
-                    f"{', '.join(missing)}. Grant them and try again."
-                )
-            sub = await self.core.resume(interaction.channel_id or 0, topic)
-            await interaction.response.send_message(
-                f"▶️ The **{sub.cadence}** digest on “{discord.utils.escape_markdown(sub.topic)}” "
-                "restarts: the next one comes shortly, with only articles this channel has "
-                "not had yet.",
-                allowed_mentions=NO_MENTIONS,
+        if not interaction.permissions.manage_channels:
+            raise UserError("You need the Manage Channels permission to resume a digest.")
+        missing = _missing_permissions(interaction)
+        if missing:
+            raise UserError(
+                "I still can't post digests in this channel: I'm missing "
+                f"{', '.join(missing)}. Grant them and try again."
             )
+        sub = await self.core.resume(interaction.channel_id or 0, topic)
+        await interaction.response.send_message(
+            f"▶️ The **{sub.cadence}** digest on “{discord.utils.escape_markdown(sub.topic)}” "
+            "restarts: the next one comes shortly, with only articles this channel has "
+            "not had yet.",
+            allowed_mentions=NO_MENTIONS,
+        )
 
     @resume.autocomplete("topic")
     async def _paused_topics(
@@ -177,15 +174,14 @@ class Digests(commands.Cog):
     async def digest(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, MAX_TOPIC_CHARS]
     ) -> None:
-        async with self.bot.work():
-            # acknowledged first: the search waits its turn behind questions being answered
-            with self.core.workers.acknowledging():
-                await interaction.response.defer(ephemeral=True, thinking=True)
-            preview = await self.core.preview_digest(topic)
-            card = digest_card(preview.topic, preview.items, preview=True)
-            await interaction.followup.send(
-                embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+        # acknowledged first: the search waits its turn behind questions being answered
+        with self.core.workers.acknowledging():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        preview = await self.core.preview_digest(topic)
+        card = digest_card(preview.topic, preview.items, preview=True)
+        await interaction.followup.send(
+            embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
     # --- the loop -------------------------------------------------------------------
 

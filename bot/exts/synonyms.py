@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import admin_only
+from bot.admins import admin_only
 from bot.core import MAX_SYNONYM_LINE
 from bot.render import synonyms_card, to_embed
 

@@ -29,7 +29,7 @@ from .queries import (
     VoteTally,
     question_key,
 )
-from .state import ShardHolder, ShardTaken, StateRepository
+from .state import Lease, ShardHolder, ShardTaken, StateRepository
 from .subscriptions import (
     Cadence,
     Claim,
@@ -56,6 +56,7 @@ __all__ = [
     "DownvoteReason",
     "DuplicateGroup",
     "Hit",
+    "Lease",
     "LogRow",
     "LogTotals",
     "Migration",

@@ -1,4 +1,5 @@
-"""Small state that several processes share: named values, /ask cooldowns, shard locks."""
+"""Small state that several processes share: named values, /ask cooldowns, shard locks
+and named leases (the cluster-wide reindex lock, identify pacing)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ class ShardHolder:
 
     shard_id: int
     shard_count: int
+    owner: str
+    host: str
+    pid: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A named lease: held by ``owner`` (a process on a host) until ``expires_at``."""
+
+    name: str
     owner: str
     host: str
     pid: int
@@ -91,6 +103,57 @@ class StateRepository:
             )
         waited = now - float(last[0]) if last is not None else seconds
         return max(seconds - waited, 0.001)
+
+    # -- named leases -----------------------------------------------------------------
+
+    async def take_lease(
+        self, name: str, owner: str, *, now: float, ttl: float, take_from_dead: bool = True
+    ) -> Lease:
+        """Take (or renew) the lease ``name`` for ``owner`` until ``now + ttl`` if it is
+        free, expired, already ``owner``'s, or (``take_from_dead``) held by a process
+        gone from this host.
+        Returns the holder afterwards: the caller has it when ``holder.owner == owner``.
+        One conditional upsert, so of several processes taking it at once one wins."""
+        host, pid = socket.gethostname(), os.getpid()
+        async with self._db.transaction():
+            row = await self._db.execute_returning(
+                "INSERT INTO leases (name, owner, host, pid, expires_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, host = excluded.host, "
+                "pid = excluded.pid, expires_at = excluded.expires_at "
+                "WHERE leases.expires_at <= ? OR leases.owner = excluded.owner RETURNING owner",
+                (name, owner, host, pid, now + ttl, now),
+            )
+            if row is not None:
+                return Lease(name, owner, host, pid, now + ttl)
+            held = await self._db.fetchone(
+                "SELECT name, owner, host, pid, expires_at FROM leases WHERE name = ?", (name,)
+            )
+            assert held is not None  # the upsert found a row it did not update
+            holder = Lease(*(held[i] for i in range(5)))
+            if not take_from_dead or _alive(holder.host, holder.pid):
+                return holder
+            taken = await self._db.execute(
+                "UPDATE leases SET owner = ?, host = ?, pid = ?, expires_at = ? "
+                "WHERE name = ? AND owner = ?",
+                (owner, host, pid, now + ttl, name, holder.owner),
+            )
+        return Lease(name, owner, host, pid, now + ttl) if taken else holder
+
+    async def lease_holder(self, name: str) -> Lease | None:
+        """Who holds the lease ``name`` (possibly expired), or None."""
+        row = await self._db.fetchone(
+            "SELECT name, owner, host, pid, expires_at FROM leases WHERE name = ?", (name,)
+        )
+        return None if row is None else Lease(*(row[i] for i in range(5)))
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        """Give the lease up if ``owner`` still holds it."""
+        async with self._db.transaction():
+            return bool(
+                await self._db.execute(
+                    "DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner)
+                )
+            )
 
     # -- shard leases (SQLite; PostgreSQL uses session advisory locks) -----------------
 

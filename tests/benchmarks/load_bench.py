@@ -8,12 +8,17 @@ reindex sends one /ask a second, printing their latencies and the worst stall wh
 the reindex runs without the burst.
 
     python -m tests.benchmarks.load_bench [--asks 500] [--articles 3000]
+        [--db sqlite|postgresql|both]
+
+``--db postgresql`` runs the bot against a private PostgreSQL server started for the
+run (tests/pgserver.py: the Debian package's binaries, as the tests use them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import re
 import statistics
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import BotProcess, running_bot
 from tests.e2e.fakediscord import InteractionRecord, make_user
+from tests.pgserver import running_server
 
 QUESTIONS = [
     "Who is Dai Shan?",
@@ -136,14 +142,32 @@ def worst_stall(bot: BotProcess) -> str:
     return f"{float(found[-1]):.1f} ms" if found else "n/a (no monitor line in the log)"
 
 
-async def bench(asks: int, articles: int) -> None:
+async def count_queries(bot: BotProcess) -> int:
+    target = bot.env["CORPUSBOT_DB"]
+    if not target.startswith("postgresql://"):
+        return bot.sql("SELECT count(*) FROM queries")[0][0]
+    import asyncpg
+
+    conn = await asyncpg.connect(target)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM queries"))
+    finally:
+        await conn.close()
+
+
+async def bench(asks: int, articles: int, urls: tuple[str, str] | None = None) -> None:
+    """Both phases; ``urls`` are two PostgreSQL databases (one per phase), or None
+    for SQLite files."""
     env = {"CORPUSBOT_LOOP_MONITOR": "true", "CORPUSBOT_LOG_LEVEL": "INFO"}
+    first = {"CORPUSBOT_DB": urls[0]} if urls else {}
+    second = {"CORPUSBOT_DB": urls[1]} if urls else {}
+    print(f"--- database: {'PostgreSQL' if urls else 'SQLite'}")
     with tempfile.TemporaryDirectory(prefix="corpusbot-bench-") as tmp:
-        async with running_bot(Path(tmp) / "asks", **env) as bot:
+        async with running_bot(Path(tmp) / "asks", **env, **first) as bot:
             started = time.monotonic()
             records = await fire(bot, asks, "a")
             elapsed = time.monotonic() - started
-            logged = bot.sql("SELECT count(*) FROM queries")[0][0]
+            logged = await count_queries(bot)
             await bot.stop_cleanly()
         report(
             f"{asks} concurrent /ask, seed corpus: all answered in {elapsed:.2f} s", bot, records
@@ -151,7 +175,7 @@ async def bench(asks: int, articles: int) -> None:
         print(f"  queries logged: {logged}")
         print(f"  bot event loop worst stall: {worst_stall(bot)}")
 
-        async with running_bot(Path(tmp) / "reindex", **env) as bot:
+        async with running_bot(Path(tmp) / "reindex", **env, **second) as bot:
             write_articles(bot.corpus, articles)
             reindex = await bot.fd.send_slash_command("reindex", user=bot.admin)
             await bot.fd.wait_for_interaction_response(reindex)
@@ -187,8 +211,20 @@ def main() -> None:
     parser.add_argument(
         "--articles", type=int, default=3000, help="generated articles for the reindex phase"
     )
+    parser.add_argument(
+        "--db",
+        choices=["sqlite", "postgresql", "both"],
+        default="sqlite",
+        help="the database the bot uses (postgresql: a private server started for the run)",
+    )
     args = parser.parse_args()
-    asyncio.run(bench(args.asks, args.articles))
+    if args.db in ("sqlite", "both"):
+        asyncio.run(bench(args.asks, args.articles))
+    if args.db in ("postgresql", "both"):
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(running_server())
+            urls = (server.create_database(), server.create_database())
+            asyncio.run(bench(args.asks, args.articles, urls))
 
 
 if __name__ == "__main__":

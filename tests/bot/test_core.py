@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -731,3 +732,61 @@ async def test_hostile_names_are_stored_as_text_and_shown_mentioning_nobody(core
     assert [g.members for g in await core.db.synonyms.all()] == [group.members]
     card = synonyms_card(core.file_synonyms.groups, core.admin_synonyms)
     assert "@everyone" not in card.description and r"\*\*x\*\*" in card.description
+
+
+# --- reindex everywhere ---------------------------------------------------------------
+
+
+async def test_a_reindex_elsewhere_is_followed_by_every_core_sharing_the_database(
+    start_core: StartCore, seed_copy: Path, tmp_path: Path
+) -> None:
+    """Two processes (cores) on one database, each with its own index folder: a reindex
+    on one bumps the generation; the other's catch_up opens its own index again, swaps
+    it in and is then current; a question already running keeps its index."""
+    leader = await start_core()
+    follower = await start_core(index_dir=tmp_path / "index-b")
+    assert leader.index_generation == follower.index_generation == 0
+    assert await follower.catch_up() is None  # nothing new
+
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    before = follower.index
+    await leader.reindex()
+    assert leader.index_generation == 1
+    assert NEW_ARTICLE_ID not in {d.doc_id for d in follower.index.documents}
+
+    assert await follower.catch_up() == 1
+    assert follower.index_generation == 1 and follower.index is not before
+    assert NEW_ARTICLE_ID in {d.doc_id for d in follower.index.documents}
+    assert bot.core.content_digest(follower.index) == bot.core.content_digest(leader.index)
+    assert await follower.catch_up() is None
+    assert await leader.catch_up() is None  # its own generation
+
+
+async def test_a_reindex_is_refused_while_another_process_holds_the_cluster_lock(
+    start_core: StartCore,
+) -> None:
+    core = await start_core()
+    other = await core.db.state.take_lease(
+        bot.core.REINDEX_LEASE, "another-process", now=time.time(), ttl=600
+    )
+    assert other.owner == "another-process"
+    with pytest.raises(Busy, match=r"already running \(process \d+ on "):
+        await core.reindex()
+    assert core.index_generation == 0
+    await core.db.state.release_lease(bot.core.REINDEX_LEASE, "another-process")
+    await core.reindex()
+    assert core.index_generation == 1
+    assert await core.db.state.lease_holder(bot.core.REINDEX_LEASE) is None  # released
+
+
+async def test_a_core_started_on_an_index_older_than_the_generation_catches_up(
+    start_core: StartCore, seed_copy: Path, tmp_path: Path
+) -> None:
+    """A process that loaded its index just before another one's reindex landed."""
+    leader = await start_core()
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    await leader.reindex()
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").unlink()  # this host's corpus lags behind
+    late = await start_core(index_dir=tmp_path / "index-c")
+    assert late.index_generation == 0  # its index is not the published one
+    assert await late.catch_up() == 1  # opened again (and warned: its corpus differs)

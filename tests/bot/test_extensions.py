@@ -182,3 +182,80 @@ async def test_synonyms_are_for_server_managers_and_bounded(corpusbot: CorpusBot
     options = command(corpusbot, "synonyms add").to_dict(corpusbot.tree)["options"]
     names = next(o for o in options if o["name"] == "names")
     assert names["max_length"] == MAX_SYNONYM_LINE
+
+
+# --- work in flight, for shutdown --------------------------------------------------
+
+
+async def test_the_tree_hook_marks_every_command_and_autocomplete_in_flight(
+    corpusbot: CorpusBot,
+) -> None:
+    """One hook on the command tree, not a per-handler opt-in: whatever the command
+    (/help, /subscriptions, /stats, /sync ... or an autocomplete), its task is in
+    flight until it ends; once shutdown began, commands are refused with the
+    restarting message and autocompletes get nothing."""
+    import asyncio
+
+    import discord
+
+    from bot.app import CorpusTree
+
+    tree = corpusbot.tree
+    assert isinstance(tree, CorpusTree)
+    release = asyncio.Event()
+    seen: list[bool] = []
+
+    async def a_command(kind: discord.InteractionType) -> None:
+        assert await tree.interaction_check(SimpleNamespace(type=kind))  # type: ignore[arg-type]
+        seen.append(asyncio.current_task() in corpusbot._inflight)
+        await release.wait()
+
+    tasks = [
+        asyncio.create_task(a_command(kind))
+        for kind in (
+            discord.InteractionType.application_command,
+            discord.InteractionType.autocomplete,
+        )
+    ]
+    await asyncio.sleep(0.05)
+    assert seen == [True, True] and len(corpusbot._inflight) == 2
+    release.set()
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert not corpusbot._inflight, "finished work stays in flight"
+
+    corpusbot.closing = True
+    command = SimpleNamespace(type=discord.InteractionType.application_command)
+    with pytest.raises(app_commands.CheckFailure, match="restarting"):
+        await tree.interaction_check(command)  # type: ignore[arg-type]
+    autocomplete = SimpleNamespace(type=discord.InteractionType.autocomplete)
+    assert await tree.interaction_check(autocomplete) is False  # type: ignore[arg-type]
+    assert not corpusbot._inflight
+
+
+async def test_buttons_and_the_reason_modal_are_marked_in_flight(corpusbot: CorpusBot) -> None:
+    import asyncio
+
+    from bot.exts.ask import ReasonModal, VoteButton
+    from bot.inflight import TrackedItem
+
+    assert issubclass(VoteButton, TrackedItem) and issubclass(ReasonModal, TrackedItem)
+    modal = ReasonModal(1)
+    interaction = SimpleNamespace(client=corpusbot)
+
+    async def submit() -> bool:
+        allowed = await modal.interaction_check(interaction)  # type: ignore[arg-type]
+        assert asyncio.current_task() in corpusbot._inflight
+        return allowed
+
+    assert await asyncio.create_task(submit())
+    await asyncio.sleep(0)  # done callbacks run on the next turn of the loop
+    assert not corpusbot._inflight
+
+
+def test_the_admin_check_lives_in_its_own_module_and_the_cogs_use_it() -> None:
+    source = {m.__name__: inspect.getsource(m) for m in extension_modules()}
+    for name in ("bot.exts.admin", "bot.exts.synonyms"):
+        assert "from bot.admins import admin_only" in source[name]
+    assert not any("\nfrom bot.app import" in text for text in source.values())  # type-only ok
+    assert not any("bot.work()" in text for text in source.values()), "per-handler opt-in"

@@ -8,6 +8,7 @@ article names its topic in its id and every channel's digests must hold disjoint
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -112,3 +113,31 @@ def examine(fd: FakeDiscord, subs: list[tuple[int, str]]) -> Outcome:
         outcome.duplicates += [(channel_id, d) for d, n in seen.items() if n > 1]
     outcome.lost_slots = [key for key in subs if key not in outcome.posted]
     return outcome
+
+
+def pid_with_local_port(port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` owns the TCP socket bound locally to ``port`` (Linux /proc):
+    tells the stand-in which bot process sent a request, from the request's peer port."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return pid
+    return None

@@ -114,11 +114,14 @@ class BotProcess:
             "CORPUSBOT_DEV_GUILD": str(self.guild.id),
             "CORPUSBOT_DIGEST_INTERVAL": "0.5",
             "CORPUSBOT_ASK_COOLDOWN": "0",
+            # identify pacing stays on, shorter than Discord's 5 s: tests restart often
+            "CORPUSBOT_IDENTIFY_INTERVAL": "0.5",
             "CORPUSBOT_ADMIN_IDS": self.admin["id"],
             "CORPUSBOT_LOG_LEVEL": "INFO",
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None
+        self.name = "bot"  # names its log files; give processes sharing a workdir their own
         self.runs = 0
         self.stderr_paths: list[Path] = []
 
@@ -143,7 +146,7 @@ class BotProcess:
         """Start the process without waiting for anything."""
         assert self.proc is None or self.proc.returncode is not None, "already running"
         self.runs += 1
-        path = self.workdir / f"bot-{self.runs}.stderr"
+        path = self.workdir / f"{self.name}-{self.runs}.stderr"
         self.stderr_paths.append(path)
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         env.pop("CORPUSBOT_LOG_FILE", None)
@@ -160,7 +163,7 @@ class BotProcess:
         interactions in its guild (a /help round trip)."""
         assert self.proc is None or self.proc.returncode is not None, "already running"
         self.runs += 1
-        path = self.workdir / f"bot-{self.runs}.stderr"
+        path = self.workdir / f"{self.name}-{self.runs}.stderr"
         self.stderr_paths.append(path)
         cursor = self.fd.cursor()
         identified = self.fd.identify_count

@@ -416,6 +416,7 @@ class RecordedRequest:
     time: float
     status: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
+    peer: tuple[str, int] | None = None  # the client's address and port
 
 
 @dataclass
@@ -625,8 +626,10 @@ class FakeDiscord:
         self._nonces: dict[tuple[str, str], tuple[int, float]] = {}
         self.nonce_window = 300.0
         self.nonce_repeats = 0
-        # called with each message created through REST, before the response is sent
+        # called with each message created through REST, before the response is sent;
+        # ``creating`` is that request meanwhile (its ``peer`` tells who posted)
         self.after_message_created: Callable[[dict[str, Any]], Any] | None = None
+        self.creating: RecordedRequest | None = None
         self._faults: list[Fault] = []
         self._sessions: dict[str, _Session] = {}
         self._current: dict[int, _Session] = {}
@@ -884,6 +887,9 @@ class FakeDiscord:
             headers=dict(request.headers),
             time=time.monotonic(),
         )
+        if request.transport is not None:
+            peer = request.transport.get_extra_info("peername")
+            record.peer = (str(peer[0]), int(peer[1])) if peer else None
         self.requests.append(record)
         try:
             await self._read_body(request, record)
@@ -1227,9 +1233,13 @@ class FakeDiscord:
             self._nonces[key] = (int(message["id"]), time.monotonic())
         if self.after_message_created is not None:
             # e.g. kill the poster here: created, but the response never arrives
-            result = self.after_message_created(message)
-            if asyncio.iscoroutine(result):
-                await result
+            self.creating = record
+            try:
+                result = self.after_message_created(message)
+                if asyncio.iscoroutine(result):
+                    await result
+            finally:
+                self.creating = None
         return message
 
     def _list_messages(self, record: RecordedRequest, channel_id: str) -> list[dict[str, Any]]:
@@ -1620,6 +1630,11 @@ class FakeDiscord:
         transport = conn.request.transport
         if transport is not None:
             transport.abort()
+
+    def shard_session(self, shard_id: int = 0) -> str | None:
+        """The id of the shard's latest identified session, or None."""
+        session = self._current.get(shard_id)
+        return session.id if session is not None else None
 
     def gateway_connected(self, shard_id: int = 0) -> bool:
         session = self._current.get(shard_id)

@@ -188,3 +188,31 @@ def test_loading_an_untouched_build_hashes_nothing(
     monkeypatch.setattr(_store, "file_sha256", no_hashing)
     _, report = open_index(seed_copy, root)
     assert report.rebuilt is False
+
+
+def test_pruning_keeps_a_build_another_live_process_serves(seed_copy: Path, tmp_path: Path) -> None:
+    """Process B serves build X from a shared index folder; A's rebuilds never delete X
+    while B lives, and do once B is gone (its record is cleared too)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    served = _current(root)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = root / f".serving-{other.pid}"
+        record.write_text(served.name + "\n", encoding="ascii")
+        open_index(seed_copy, root, force=True)
+        open_index(seed_copy, root, force=True)
+        assert served.is_dir(), "a build another live process serves was pruned"
+        assert _current(root) != served
+    finally:
+        other.kill()
+        other.wait()
+    open_index(seed_copy, root, force=True)
+    assert not served.exists()
+    assert not record.exists()
+    assert (root / f".serving-{os.getpid()}").read_text(encoding="ascii").strip() == (
+        _current(root).name
+    )
