@@ -336,6 +336,10 @@ def test_ctrl_c_at_the_console_prompt_exits_without_waiting_for_enter(
         stderr=subprocess.PIPE,
         env=env,
         cwd=workdir,
+        # Ctrl-C as a terminal delivers it, even when this test runs where SIGINT is
+        # ignored (a background job without job control): an ignored SIGINT is
+        # inherited, and Python then installs no KeyboardInterrupt handler at all
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdin is not None and proc.stdout is not None
