@@ -114,28 +114,6 @@ def _fingerprint(stamps: dict[str, FileStamp]) -> str:
     return digest.hexdigest()
 
 
-class _Records(Sequence[DocumentInfo]):
-    """Document records kept as plain tuples of plain values, read as DocumentInfo.
-
-    The cyclic garbage collector stops tracking such tuples once it has seen them
-    (never a tuple subclass such as a NamedTuple), so the 100,000 records of a large
-    index add nothing to its full collections. As objects they made each full
-    collection take 85 ms, holding the GIL a bot's event loop needs."""
-
-    __slots__ = ("_rows",)
-
-    def __init__(self, rows: list[tuple]) -> None:
-        self._rows = rows
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __getitem__(self, i):  # an int or a slice, as for a list
-        if isinstance(i, slice):
-            return [DocumentInfo._make(row) for row in self._rows[i]]
-        return DocumentInfo._make(self._rows[i])
-
-
 def build_index(
     documents: Sequence[Document],
     *,
