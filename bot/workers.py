@@ -7,6 +7,11 @@ interaction within Discord's 3 s, gets only a slice of the interpreter. The pool
 at most ``workers`` jobs at once, and a job waits to start while acknowledgements are
 pending or were sent in the last ``quiet`` seconds (a burst arriving), for at most
 ``max_hold`` seconds so answers are never starved: acknowledgements go first.
+
+Among waiting jobs, one that finishes a request (rendering an answer already found) goes
+before those that start new ones. In arrival order alone, a burst of questions had
+every answer computed before any reply was rendered, so the first asker waited as long
+as the last.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import heapq
+import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -29,6 +36,52 @@ T = TypeVar("T")
 
 MAX_HOLD_SECONDS = 1.0
 QUIET_SECONDS = 0.02
+
+
+class _Slots:
+    """At most ``count`` holders at once; a free slot goes to the waiter with the lowest
+    rank, then the earliest."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, rank: int) -> None:
+        if self._free and not self._waiting:
+            self._free -= 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (rank, next(self._arrivals), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            # cancelled after being handed a slot: pass it on (a cancelled waiter
+            # still in the heap is skipped by release)
+            if granted.done() and not granted.cancelled():
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            granted = heapq.heappop(self._waiting)[2]
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1
+
+    @contextlib.asynccontextmanager
+    async def held(self, rank: int) -> AsyncIterator[None]:
+        await self.acquire(rank)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+# ranks of waiting jobs: lower goes first
+_FINISHING = 0
+_STARTING = 1
 
 
 def default_workers() -> int:
@@ -51,7 +104,7 @@ class WorkerPool:
         self.quiet = quiet
         self._last_ack = -math.inf
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="corpusbot-worker")
-        self._slots = asyncio.Semaphore(self.workers)
+        self._slots = _Slots(self.workers)
         self._pending_acks = 0
         self._no_acks_pending = asyncio.Event()
         self._no_acks_pending.set()
@@ -76,7 +129,17 @@ class WorkerPool:
     async def run(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``function`` in a worker thread, in arrival order, with the caller's
         context variables; returns its result or raises its exception."""
-        async with self._slots:
+        return await self._run(_STARTING, function, *args, **kwargs)
+
+    async def finish(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """As run, for a job that completes a request already under way (rendering a
+        found answer): it starts before every waiting job that run queued."""
+        return await self._run(_FINISHING, function, *args, **kwargs)
+
+    async def _run(
+        self, rank: int, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with self._slots.held(rank):
             await self._acks_first()
             call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
             return await asyncio.get_running_loop().run_in_executor(self._executor, call)

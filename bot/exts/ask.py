@@ -126,7 +126,7 @@ class Ask(commands.Cog):
         outcome = await core.answer(cleaned, who)
         token = query_context.set(outcome.query_id)
         try:
-            card = await core.workers.run(answer_card, cleaned, outcome.result, outcome.query_id)
+            card = await core.workers.finish(answer_card, cleaned, outcome.result, outcome.query_id)
             await interaction.followup.send(
                 embed=to_embed(card),
                 view=feedback_view(outcome.query_id),

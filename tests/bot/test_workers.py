@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.workers import WorkerPool
+from bot.workers import WorkerPool, _Slots
 
 where: contextvars.ContextVar[str] = contextvars.ContextVar("where", default="unset")
 
@@ -75,3 +75,55 @@ async def test_jobs_see_the_callers_context_and_raise_its_errors() -> None:
             await pool.run(boom)
     finally:
         pool.close()
+
+
+async def test_a_finishing_job_goes_before_waiting_jobs_that_start_requests() -> None:
+    pool = WorkerPool(1, quiet=0)
+    release = threading.Event()
+    order: list[str] = []
+    try:
+        busy = asyncio.create_task(pool.run(release.wait, 5))
+        await asyncio.sleep(0.05)  # the one worker is taken
+        started = [asyncio.create_task(pool.run(order.append, f"start {n}")) for n in range(3)]
+        await asyncio.sleep(0.05)
+        finishing = asyncio.create_task(pool.finish(order.append, "finish"))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(busy, finishing, *started), 5)
+    finally:
+        release.set()
+        pool.close()
+    assert order == ["finish", "start 0", "start 1", "start 2"]
+
+
+async def test_a_cancelled_waiter_takes_no_slot() -> None:
+    pool = WorkerPool(1, quiet=0)
+    release = threading.Event()
+    try:
+        busy = asyncio.create_task(pool.run(release.wait, 5))
+        await asyncio.sleep(0.05)
+        doomed = asyncio.create_task(pool.run(lambda: "never"))
+        waiting = asyncio.create_task(pool.run(lambda: "ran"))
+        await asyncio.sleep(0.05)
+        doomed.cancel()
+        release.set()
+        assert await asyncio.wait_for(waiting, 5) == "ran"
+        await busy
+        # and the pool still has its one slot
+        assert await asyncio.wait_for(pool.run(lambda: "again"), 5) == "again"
+    finally:
+        release.set()
+        pool.close()
+
+
+async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_slot_on() -> None:
+    slots = _Slots(1)
+    await slots.acquire(1)
+    first = asyncio.create_task(slots.acquire(1))
+    second = asyncio.create_task(slots.acquire(1))
+    await asyncio.sleep(0)
+    slots.release()  # hands the slot to first, which has not run yet
+    first.cancel()
+    await asyncio.wait_for(second, 1)  # first passed it on
+    with pytest.raises(asyncio.CancelledError):
+        await first
