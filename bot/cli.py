@@ -322,7 +322,7 @@ def index(
 ) -> None:
     """(Re)build the index from the corpus folder."""
     settings = _settings()
-    _, report = _open(settings, force=force, show_progress=True)
+    index, report = _open(settings, force=force, show_progress=True)
     state = "rebuilt" if report.rebuilt else "unchanged, reused"
     out.print(f"Index {state}: {settings.index_path}")
     out.print(f"  corpus     {settings.corpus}")
@@ -337,6 +337,33 @@ def index(
     for skipped in report.skipped:
         out.print(f"    {escape(skipped.name)}: {escape(skipped.reason)}")
     out.print(f"  time       {report.seconds:.2f} s")
+    if report.rebuilt:
+        out.print(asyncio.run(_publish(settings, index)))
+
+
+async def _publish(settings: Settings, index: Index) -> str:
+    """Tell the bots sharing the database to serve a new build, as /reindex does; the
+    line to print. A database that does not exist yet has no bots to tell."""
+    from bot.core import Busy, Core
+    from bot.storage import Database, StorageError
+
+    if settings.db_path is not None and not settings.db_path.is_file():
+        return "  bots       none yet (no database)"
+    try:
+        db = await Database.open(settings.db)
+    except (OSError, sqlite3.Error, StorageError) as exc:
+        raise Failure(
+            f"the index is built, but the bots were not told: cannot open the database "
+            f"{settings.db_label}: {exc}; run /reindex once it is reachable"
+        ) from None
+    core = Core(settings, db, index)
+    try:
+        generation = await core.adopt(index)
+    except Busy as exc:
+        return f"  bots       not told: {exc} Its build is served when it ends."
+    finally:
+        await core.close()
+    return f"  bots       told to serve it (index generation {generation})"
 
 
 @app.command()

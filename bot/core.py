@@ -642,28 +642,46 @@ class Core:
         database and, on PostgreSQL, notifies the others, which follow it."""
         if self._reindex_lock.locked():
             raise Busy("A reindex is already running; wait for it to finish.")
-        async with self._reindex_lock:
-            owner = uuid.uuid4().hex
-            state = self.db.state
-            holder = await state.take_lease(
-                REINDEX_LEASE, owner, now=time.time(), ttl=REINDEX_LEASE_SECONDS
+        async with self._reindex_lock, self._cluster_reindex():
+            return await self._reindex()
+
+    async def adopt(self, index: Index) -> int:
+        """Serve an index built outside this core (``corpusbot index``) and publish it
+        as a reindex does: its articles recorded for digests, the generation bumped so
+        that every running process follows. Returns the generation; Busy while a
+        reindex runs anywhere (it publishes its own build when it ends)."""
+        if self._reindex_lock.locked():
+            raise Busy("A reindex is already running; wait for it to finish.")
+        async with self._reindex_lock, self._cluster_reindex():
+            self.index = index
+            await self._sync_documents()
+            return await self._publish_generation(index)
+
+    @contextlib.asynccontextmanager
+    async def _cluster_reindex(self) -> AsyncIterator[None]:
+        """Hold the reindex lease of every process sharing the database, renewed until
+        the block ends (Busy says who holds it)."""
+        owner = uuid.uuid4().hex
+        state = self.db.state
+        holder = await state.take_lease(
+            REINDEX_LEASE, owner, now=time.time(), ttl=REINDEX_LEASE_SECONDS
+        )
+        if holder.owner != owner:
+            raise Busy(
+                f"A reindex is already running (process {holder.pid} on {holder.host}); "
+                "wait for it to finish."
             )
-            if holder.owner != owner:
-                raise Busy(
-                    f"A reindex is already running (process {holder.pid} on {holder.host}); "
-                    "wait for it to finish."
-                )
-            renew = asyncio.create_task(self._hold_reindex_lease(owner), name="reindex-lease")
+        renew = asyncio.create_task(self._hold_reindex_lease(owner), name="reindex-lease")
+        try:
+            yield
+        finally:
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renew
             try:
-                return await self._reindex()
-            finally:
-                renew.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renew
-                try:
-                    await state.release_lease(REINDEX_LEASE, owner)
-                except Exception:  # it expires on its own
-                    log.warning("could not release the reindex lease", exc_info=True)
+                await state.release_lease(REINDEX_LEASE, owner)
+            except Exception:  # it expires on its own
+                log.warning("could not release the reindex lease", exc_info=True)
 
     async def _hold_reindex_lease(self, owner: str) -> None:
         while True:

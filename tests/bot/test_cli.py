@@ -310,6 +310,42 @@ def test_index_prints_counts_and_skipped_files(corpusbot: Run, write_corpus: Wri
     assert "skipped    2" in again.stdout
 
 
+def test_index_tells_the_bots_sharing_the_database_to_serve_a_new_build(
+    corpusbot: Run, write_corpus: WriteCorpus, tmp_path: Path
+) -> None:
+    """`corpusbot index` publishes a rebuild as /reindex does: the generation the running
+    bots follow is bumped and the new articles are recorded for digests; an unchanged
+    corpus tells nobody, and with no database yet there is no bot to tell."""
+    corpus = write_corpus(
+        {"bridge.txt": "Bridge reopens\n\nThe harbour bridge reopened on Sunday.\n"}
+    )
+    database = tmp_path / "data" / "bot.db"
+    first = corpusbot("index", CORPUSBOT_CORPUS=str(corpus))
+    assert first.returncode == 0, first.stderr
+    assert "bots       none yet (no database)" in first.stdout
+    assert not database.exists()
+
+    asked = corpusbot("ask", "When did the bridge reopen?", CORPUSBOT_CORPUS=str(corpus))
+    assert asked.returncode == 0, asked.stderr  # a bot has run: the database exists
+    (corpus / "bakery.txt").write_text(
+        "Bakery wins\n\nThe corner bakery won the sourdough award on Friday.\n", encoding="utf-8"
+    )
+    rebuilt = corpusbot("index", CORPUSBOT_CORPUS=str(corpus))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "bots       told to serve it (index generation 1)" in rebuilt.stdout
+    unchanged = corpusbot("index", CORPUSBOT_CORPUS=str(corpus))
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert "  bots  " not in unchanged.stdout
+
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        generation = conn.execute(
+            "SELECT value FROM bot_state WHERE key = 'index.generation'"
+        ).fetchone()
+        titles = {row[0] for row in conn.execute("SELECT title FROM documents")}
+    assert generation == ("1",)
+    assert titles == {"Bridge reopens", "Bakery wins"}
+
+
 def test_index_lives_beside_the_database_by_default(corpusbot: Run, tmp_path: Path) -> None:
     proc = corpusbot("index", CORPUSBOT_INDEX=None)
     assert proc.returncode == 0, proc.stderr

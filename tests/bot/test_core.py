@@ -779,6 +779,35 @@ async def test_a_reindex_is_refused_while_another_process_holds_the_cluster_lock
     assert await core.db.state.lease_holder(bot.core.REINDEX_LEASE) is None  # released
 
 
+async def test_an_index_built_outside_the_bots_is_adopted_and_followed(
+    start_core: StartCore, seed_copy: Path, tmp_path: Path
+) -> None:
+    """`corpusbot index` builds without a running core and then adopts its build: the
+    generation goes up, the new article is recorded for digests, the others follow;
+    while a reindex holds the cluster's lease it is refused."""
+    from retrieval.build import open_index
+
+    publisher = await start_core(index_dir=tmp_path / "index-cli")
+    follower = await start_core(index_dir=tmp_path / "index-bot")
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    built, report = await asyncio.to_thread(open_index, seed_copy, tmp_path / "index-cli")
+    assert report.rebuilt
+
+    other = await publisher.db.state.take_lease(
+        bot.core.REINDEX_LEASE, "another-process", now=time.time(), ttl=600
+    )
+    assert other.owner == "another-process"
+    with pytest.raises(Busy, match="already running"):
+        await publisher.adopt(built)
+    await publisher.db.state.release_lease(bot.core.REINDEX_LEASE, "another-process")
+
+    assert await publisher.adopt(built) == 1
+    assert publisher.index is built
+    assert NEW_ARTICLE_ID in {d.doc_id for d in await publisher.db.documents.all_active()}
+    assert await follower.catch_up() == 1
+    assert NEW_ARTICLE_ID in {d.doc_id for d in follower.index.documents}
+
+
 async def test_a_core_started_on_an_index_older_than_the_generation_catches_up(
     start_core: StartCore, seed_copy: Path, tmp_path: Path
 ) -> None:
