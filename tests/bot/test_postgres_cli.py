@@ -65,6 +65,8 @@ async def _count(url: str) -> dict[str, int]:
 def test_cli_commands_work_against_postgresql(run, pg_url: str, tmp_path: Path) -> None:
     built = run("index")
     assert built.returncode == 0, built.stderr
+    # published to the bots sharing the server (none run yet; they would follow it)
+    assert "told to serve it (index generation 1)" in built.stdout
 
     asked = run("ask", "--json", QUESTIONS[0])
     assert asked.returncode == 0, asked.stderr
