@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+import numpy as np
+
 from bot.config import Settings
 from bot.stats import PERIODS, StatsReport, build_report, export_span
 from bot.storage import (
@@ -36,7 +38,7 @@ from bot.storage import (
 )
 from bot.workers import WorkerPool
 from retrieval import semantic
-from retrieval.answer import Result, answer_question
+from retrieval.answer import Reading, Result, answer_question, embed_question, read_question
 from retrieval.build import BuildReport, open_index
 from retrieval.corpus import CorpusError
 from retrieval.index import Index, IndexUnavailable
@@ -318,11 +320,19 @@ class Core:
     async def answer(self, question: str, who: Requester, *, k: int | None = None) -> AskOutcome:
         """Answer an admitted question and log it; ``k`` passages (the default if None)."""
         started = time.perf_counter()
-        index = self.index
-        options: dict[str, object] = {"synonyms": self.synonyms}
+        index, synonyms = self.index, self.synonyms
+
+        def read() -> tuple[Reading, np.ndarray]:
+            reading = read_question(index, question, synonyms)
+            return reading, embed_question(reading)
+
+        # the question's vector in the model's thread, its answer in a worker: in a
+        # burst, one question is embedded while the one before it is answered
+        reading, vector = await self.workers.run_model(read)
+        options: dict[str, object] = {"vector": vector}
         if k is not None:
             options["k"] = k
-        result = await self.workers.run(answer_question, index, question, **options)  # type: ignore[arg-type]
+        result = await self.workers.run(answer_question, index, reading, **options)  # type: ignore[arg-type]
         latency_ms = (time.perf_counter() - started) * 1000
         answer = result.answer
         query_id = await self.db.queries.log_query(

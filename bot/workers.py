@@ -104,6 +104,8 @@ class WorkerPool:
         self.quiet = quiet
         self._last_ack = -math.inf
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="corpusbot-worker")
+        # the embedding model's calls, which run outside the GIL (see run_model)
+        self._model = ThreadPoolExecutor(1, thread_name_prefix="corpusbot-model")
         self._slots = _Slots(self.workers)
         self._pending_acks = 0
         self._no_acks_pending = asyncio.Event()
@@ -136,6 +138,15 @@ class WorkerPool:
         found answer): it starts before every waiting job that run queued."""
         return await self._run(_FINISHING, function, *args, **kwargs)
 
+    async def run_model(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``function`` in the pool's one model thread, in arrival order, with the
+        caller's context variables. For work that spends its time in the embedding
+        model, outside the GIL: it overlaps the jobs of run (one question embedded while
+        another is answered) instead of queueing with them, and takes little of the
+        interpreter from the event loop, so it does not wait for acknowledgements."""
+        call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._model, call)
+
     async def _run(
         self, rank: int, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
@@ -160,3 +171,4 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the threads once running jobs end; queued ones are dropped."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._model.shutdown(wait=False, cancel_futures=True)

@@ -33,7 +33,15 @@ from retrieval.semantic import encoder
 from retrieval.synonyms import Synonyms, phrase_key
 from retrieval.text import STOP_WORDS, stem, surface_words, tokenize
 
-__all__ = ["MAX_ANSWER_CHARS", "Answer", "Result", "answer_question"]
+__all__ = [
+    "MAX_ANSWER_CHARS",
+    "Answer",
+    "Reading",
+    "Result",
+    "answer_question",
+    "embed_question",
+    "read_question",
+]
 
 MAX_ANSWER_CHARS = 400
 # How many of the best fused passages answers are drawn from.
@@ -650,14 +658,26 @@ def _alias_groups(learned: Synonyms, given: Synonyms) -> Synonyms:
     return learned.merged(given)
 
 
-def answer_question(
-    index: Index,
-    question: str,
-    *,
-    k: int = CANDIDATE_HITS,
-    synonyms: Synonyms | None = None,
-) -> Result:
-    """Answer question from the index, or abstain with a reason."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A question as it is searched: with the other names the articles use for the
+    names in it (the learned aliases and the synonyms given)."""
+
+    question: str
+    groups: Synonyms
+    aliases: list[str]
+
+    @property
+    def expanded(self) -> str:
+        """The text searched and embedded: the question, its aliases in brackets."""
+        if not self.aliases:
+            return self.question
+        return f"{self.question} ({'; '.join(self.aliases)})"
+
+
+def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
+    """How question is searched in index, with the synonyms given (the file's and the
+    admins')."""
     groups = _alias_groups(index.aliases, synonyms or Synonyms())
     # only the names the articles use: others would add nothing to find
     aliases = [
@@ -665,11 +685,36 @@ def answer_question(
         for alias in groups.expansions(question)
         if all(index.engine.doc_freq(t) > 0 for t in tokenize(alias))
     ]
-    expanded = f"{question} ({'; '.join(aliases)})" if aliases else question
+    return Reading(question, groups, aliases)
+
+
+def embed_question(reading: Reading) -> np.ndarray:
+    """The question's vector (the model's work, mostly outside the GIL: a caller may run
+    it in a thread of its own, beside another question's answering)."""
+    return encoder().encode([reading.expanded])[0]
+
+
+def answer_question(
+    index: Index,
+    question: str | Reading,
+    *,
+    k: int = CANDIDATE_HITS,
+    synonyms: Synonyms | None = None,
+    vector: np.ndarray | None = None,
+) -> Result:
+    """Answer question from the index, or abstain with a reason. A Reading and its
+    vector (embed_question) may be given, worked out beforehand; synonyms are then
+    the Reading's."""
+    reading = (
+        question if isinstance(question, Reading) else read_question(index, question, synonyms)
+    )
+    question, groups, aliases = reading.question, reading.groups, reading.aliases
+    expanded = reading.expanded
     terms = index.query_terms(expanded)
     if not terms.terms and not terms.unknown:
         return Result(question, None, [], "The question has no words to search for.")
-    vector = encoder().encode([expanded])[0]
+    if vector is None:
+        vector = embed_question(reading)
     hits = index.search(terms, k=k, vector=vector)
     result = Result(question, None, hits, corrections=terms.corrections, aliases=aliases)
     if not hits:

@@ -127,3 +127,24 @@ async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_slot_on() -> None
     await asyncio.wait_for(second, 1)  # first passed it on
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_model_calls_overlap_the_jobs_instead_of_queueing_behind_them() -> None:
+    """A job holding the one worker waits for a model call: it can only end if the
+    model call runs beside it, in the model's own thread, with the caller's context."""
+    pool = WorkerPool(1, quiet=0)
+    embedded = threading.Event()
+    where.set("asker")
+    try:
+        job = asyncio.create_task(pool.run(embedded.wait, 5))
+        await asyncio.sleep(0.05)
+        seen = await asyncio.wait_for(
+            pool.run_model(lambda: (embedded.set(), where.get(), threading.current_thread().name)),
+            5,
+        )
+        assert await job is True
+    finally:
+        embedded.set()
+        pool.close()
+    assert seen[1] == "asker"
+    assert seen[2].startswith("corpusbot-model")

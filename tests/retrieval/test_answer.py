@@ -14,6 +14,8 @@ from retrieval.answer import (
     Result,
     _answer_test,
     answer_question,
+    embed_question,
+    read_question,
 )
 from retrieval.build import build_index
 from retrieval.corpus import Document
@@ -359,3 +361,12 @@ def test_an_age_or_a_difference_of_ages_answers_an_age_question(
     test = _answer_test(question)
     assert test is not None
     assert test(sentence) is holds
+
+
+def test_a_question_read_and_embedded_beforehand_gets_the_same_answer(seed_index: Index) -> None:
+    """The bot embeds a question in its model thread, then answers it in a worker."""
+    synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")
+    for question in ("Who is Trudy Dai?", "Where was Wu Yongming born?", "capital of France"):
+        reading = read_question(seed_index, question, synonyms)
+        given = answer_question(seed_index, reading, vector=embed_question(reading))
+        assert given.to_json() == answer_question(seed_index, question, synonyms=synonyms).to_json()
