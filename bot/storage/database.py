@@ -179,9 +179,6 @@ class Database:
         locks the same name (PostgreSQL: an advisory lock until commit). SQLite's
         ``BEGIN IMMEDIATE`` already serialises every writer, so there it does nothing."""
 
-    async def schema_version(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
-
     async def integrity_check(self) -> list[str]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -190,6 +187,79 @@ class Database:
 
     async def copy_to(self, path: Path | str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # -- schema: one migration mechanism; each backend lends it its dialect -------------
+
+    # A query whose one value is true when the schema_migrations table exists.
+    _migrations_table_exists = ""
+    # CREATE TABLE IF NOT EXISTS schema_migrations, in the backend's dialect.
+    _migrations_table = ""
+    # What the driver raises when a migration's statement fails.
+    _driver_errors: tuple[type[Exception], ...] = ()
+    # Where "Applied migration" is logged: the backend's own module.
+    _log = log
+
+    async def _migration_execute(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> None:  # pragma: no cover - abstract
+        """Run one statement of the migration transaction (``?`` parameters), raising
+        the driver's own errors."""
+        raise NotImplementedError
+
+    async def _lock_migrations(self) -> None:
+        """Keep any other process from migrating until the current transaction ends
+        (PostgreSQL: an advisory lock). SQLite's ``BEGIN IMMEDIATE`` already holds the
+        only write lock, so there it does nothing."""
+
+    async def schema_version(self) -> int:
+        """The highest migration applied to this database (0 for a new one)."""
+        row = await self.fetchone(self._migrations_table_exists)
+        if not row or not row[0]:
+            return 0
+        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    async def _migrate(
+        self, migrations: Sequence[Migration] | None = None, *, now: float | None = None
+    ) -> None:
+        """Apply the pending migrations (by default this backend's shipped files), all in
+        one transaction, each recorded in schema_migrations stamped ``now``; refuse a
+        database migrated by a newer release."""
+        migrations = (
+            load_migrations(backend=self.backend) if migrations is None else tuple(migrations)
+        )
+        now = time.time() if now is None else now
+        latest = len(migrations)
+        current = await self.schema_version()
+        if current > latest:
+            raise SchemaTooNewError(current, latest)
+        if current == latest:
+            return
+        async with self.transaction():
+            await self._lock_migrations()
+            # Re-read under the lock: another process may have migrated meanwhile.
+            await self._migration_execute(self._migrations_table)
+            current = await self.schema_version()
+            if current > latest:
+                raise SchemaTooNewError(current, latest)
+            for migration in migrations[current:]:
+                for statement in migration.statements:
+                    try:
+                        await self._migration_execute(statement)
+                    except self._driver_errors as exc:
+                        raise MigrationError(
+                            f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+                        ) from exc
+                await self._migration_execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now),
+                )
+                self._log.info(
+                    "Applied migration %04d_%s: %s",
+                    migration.version,
+                    migration.name,
+                    migration.reason,
+                )
 
 
 class SqliteDatabase(Database):
@@ -249,10 +319,7 @@ class SqliteDatabase(Database):
         db = cls(conn, path)
         try:
             await db._configure(in_memory=in_memory)
-            await db._migrate(
-                load_migrations() if migrations is None else tuple(migrations),
-                now=time.time() if now is None else now,
-            )
+            await db._migrate(migrations, now=now)
         except BaseException:
             await conn.close()
             raise
@@ -408,47 +475,15 @@ class SqliteDatabase(Database):
 
     # -- schema ----------------------------------------------------------------------
 
-    async def schema_version(self) -> int:
-        """The highest migration applied to this database (0 for a new file)."""
-        exists = await self.fetchone(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
-        )
-        if exists is None:
-            return 0
-        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        return int(row[0]) if row else 0
+    _migrations_table_exists = (
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    _migrations_table = _MIGRATIONS_TABLE
+    _driver_errors = (sqlite3.Error,)
 
-    async def _migrate(self, migrations: tuple[Migration, ...], *, now: float) -> None:
-        latest = len(migrations)
-        current = await self.schema_version()
-        if current > latest:
-            raise SchemaTooNewError(current, latest)
-        if current == latest:
-            return
-        async with self.transaction():
-            # Re-read under the write lock: another process may have migrated meanwhile.
-            await self.execute(_MIGRATIONS_TABLE)
-            current = await self.schema_version()
-            if current > latest:
-                raise SchemaTooNewError(current, latest)
-            for migration in migrations[current:]:
-                for statement in migration.statements:
-                    try:
-                        await self.execute(statement)
-                    except sqlite3.Error as exc:
-                        raise MigrationError(
-                            f"migration {migration.version:04d}_{migration.name} failed: {exc}"
-                        ) from exc
-                await self.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, now),
-                )
-                log.info(
-                    "Applied migration %04d_%s: %s",
-                    migration.version,
-                    migration.name,
-                    migration.reason,
-                )
+    async def _migration_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Through ``execute``, as every write (a broken constraint is a ConstraintViolation)."""
+        await self.execute(sql, params)
 
     # -- maintenance -----------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import shutil
-import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -24,14 +23,8 @@ from typing import Any, Self
 import asyncpg
 
 from .database import Database, redact
-from .errors import (
-    ConstraintViolation,
-    DatabaseClosedError,
-    MigrationError,
-    SchemaTooNewError,
-    StorageError,
-)
-from .migrations import Migration, load_migrations
+from .errors import ConstraintViolation, DatabaseClosedError, StorageError
+from .migrations import Migration
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +133,7 @@ class PostgresDatabase(Database):
         if existing:
             return db
         try:
-            await db._migrate(
-                load_migrations(backend="postgresql") if migrations is None else tuple(migrations),
-                now=time.time() if now is None else now,
-            )
+            await db._migrate(migrations, now=now)
         except asyncpg.PostgresError as exc:
             await pool.close()
             raise StorageError(f"cannot prepare {redact(url)}: {exc}") from None
@@ -242,50 +232,28 @@ class PostgresDatabase(Database):
 
     # -- schema ----------------------------------------------------------------------
 
-    async def schema_version(self) -> int:
-        row = await self.fetchone("SELECT to_regclass('schema_migrations') IS NOT NULL")
-        if not row or not row[0]:
-            return 0
-        row = await self.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        return int(row[0]) if row else 0
+    _migrations_table_exists = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+    _migrations_table = (
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    _driver_errors = (asyncpg.PostgresError,)
+    _log = log
 
-    async def _migrate(self, migrations: tuple[Migration, ...], *, now: float) -> None:
-        latest = len(migrations)
-        current = await self.schema_version()
-        if current > latest:
-            raise SchemaTooNewError(current, latest)
-        if current == latest:
-            return
-        async with self.transaction():
-            conn = self._writing()
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            current = await self.schema_version()
-            if current > latest:
-                raise SchemaTooNewError(current, latest)
-            for migration in migrations[current:]:
-                for statement in migration.statements:
-                    try:
-                        await conn.execute(statement)
-                    except asyncpg.PostgresError as exc:
-                        raise MigrationError(
-                            f"migration {migration.version:04d}_{migration.name} failed: {exc}"
-                        ) from exc
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                    migration.version,
-                    migration.name,
-                    now,
-                )
-                log.info(
-                    "Applied migration %04d_%s: %s",
-                    migration.version,
-                    migration.name,
-                    migration.reason,
-                )
+    async def _migration_execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """On the transaction's connection itself; a migration's own SQL is sent as
+        written (no ``?`` rewriting) and its errors stay the driver's."""
+        conn = self._writing()
+        if params:
+            await conn.execute(to_dollar(sql), *params)
+        else:
+            await conn.execute(sql)
+
+    async def _lock_migrations(self) -> None:
+        """One process migrates at a time: an advisory lock until the migration commits."""
+        await self._writing().execute(
+            "SELECT pg_advisory_xact_lock($1, $2)", LOCK_SPACE, _MIGRATION_LOCK
+        )
 
     # -- maintenance -----------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from bot.storage import (
     Database,
     DatabaseClosedError,
     MigrationError,
-    SchemaTooNewError,
     latest_schema_version,
     load_migrations,
 )
@@ -77,49 +76,6 @@ async def test_migrations_apply_once_and_reopen_is_a_no_op(db_path: Path) -> Non
     # Reopening neither re-ran nor re-stamped any migration.
     assert _migration_rows(db_path) == rows_after_first_open
     assert all(applied_at == 100.0 for _, _, applied_at in rows_after_first_open)
-
-
-async def test_a_database_from_a_newer_release_is_refused(db_path: Path) -> None:
-    db = await Database.open(db_path)
-    await db.close()
-    newer = latest_schema_version() + 1
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future', 0)",
-            (newer,),
-        )
-
-    with pytest.raises(SchemaTooNewError, match=f"version {newer} is newer") as info:
-        await Database.open(db_path)
-    assert info.value.found == newer
-    assert info.value.supported == latest_schema_version()
-
-
-async def test_pending_migrations_apply_together_or_not_at_all(tmp_path: Path) -> None:
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "0001_notes.sql").write_text(
-        "-- Notes table.\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n"
-    )
-    (folder / "0002_broken.sql").write_text(
-        "-- Refers to a missing table.\nCREATE INDEX notes_by_x ON missing_table (x);\n"
-    )
-    path = tmp_path / "atomic.db"
-
-    with pytest.raises(MigrationError, match="0002_broken"):
-        await Database.open(path, migrations=load_migrations(folder))
-
-    # The good first migration was rolled back with the broken second one.
-    assert "notes" not in _tables(path)
-    (folder / "0002_broken.sql").write_text(
-        "-- Index notes by body.\nCREATE INDEX notes_by_body ON notes (body);\n"
-    )
-    db = await Database.open(path, migrations=load_migrations(folder))
-    try:
-        assert await db.schema_version() == 2
-    finally:
-        await db.close()
-    assert "notes" in _tables(path)
 
 
 @pytest.mark.parametrize(
