@@ -372,14 +372,14 @@ def _select(acc, touched, positive, k, out_docs, out_scores):
 
 @_compiled
 def top_k_passage_order(
-    starts,  # int64 [lists]: block start of each list in sorted_pairs
-    first_runs,  # int64 [lists]: first run of each list (its pair ids)
-    last_runs,  # int64 [lists]
-    idfs,  # float64 [lists]
-    mults,  # int64 [lists]
-    slots,  # int64 [lists]: bitmap row, or -1
-    first_groups,  # int64 [lists]: first group of its passage-ordered ids
-    last_groups,  # int64 [lists]
+    tids,  # int64 [lists]: term ids
+    mults,  # int64 [lists]: occurrences of each term in the query
+    least,  # nothing is done (returns -1) unless the lists hold more postings
+    offsets,  # int64 [terms + 1]: each term's block in sorted_pairs
+    run_offsets,  # int64 [terms + 1]: each term's runs (its pair ids)
+    idf,  # float64 [terms]
+    slots,  # int64 [terms]: bitmap row, or -1
+    group_offsets,  # int64 [terms + 1]: each term's groups of passage-ordered ids
     run_pairs,  # pair id of each run
     gains,  # float64 [pair ids]
     sorted_pairs,  # pair ids in passage order
@@ -390,12 +390,13 @@ def top_k_passage_order(
     k,
     acc,  # float64 [passages], all zero; left all zero
     table,  # float64 [pair ids]: scratch, any contents
-    out_docs,  # int64 out [k]: best passages, in no particular order
+    out_docs,  # int64 out [k]: best passages
     out_scores,  # float64 out [k]
 ):
     """Sum every posting of every list into acc, term at a time (a passage's weights
     are added in list order, as accumulate does), then keep the k best passages that
-    contain a query term in a heap; returns how many were written.
+    contain a query term, best first (score descending, then lower passage); returns
+    how many were written.
 
     With many frequent terms nearly every passage is a candidate and no bound prunes
     much: one add per posting without candidate bookkeeping, followed by one pass
@@ -405,24 +406,31 @@ def top_k_passage_order(
     swept once per term instead of once per run of equal weight in impact order,
     whose scattered adds missed the cache on nearly every posting.
     """
+    total = 0
+    for tid in tids:
+        total += offsets[tid + 1] - offsets[tid]
+    if not total > least:
+        return -1
     positive = True
-    for j in range(len(starts)):
-        for run in range(first_runs[j], last_runs[j]):
-            weight = idfs[j] * gains[run_pairs[run]]
+    for j in range(len(tids)):
+        tid = tids[j]
+        for run in range(run_offsets[tid], run_offsets[tid + 1]):
+            weight = idf[tid] * gains[run_pairs[run]]
             if mults[j] != 1:
                 weight = weight * mults[j]
             if not weight > 0.0:
                 positive = False
     touched = np.zeros(0 if positive else len(acc), np.uint8)
-    for j in range(len(starts)):
-        for run in range(first_runs[j], last_runs[j]):
+    for j in range(len(tids)):
+        tid = tids[j]
+        for run in range(run_offsets[tid], run_offsets[tid + 1]):
             pair = run_pairs[run]
-            weight = idfs[j] * gains[pair]
+            weight = idf[tid] * gains[pair]
             if mults[j] != 1:
                 weight = weight * mults[j]
             table[pair] = weight
-        pos = starts[j]
-        slot = slots[j]
+        pos = offsets[tid]
+        slot = slots[tid]
         if slot >= 0:
             words = bitmaps[slot]
             for w in range(len(words)):
@@ -436,7 +444,7 @@ def top_k_passage_order(
                     pos += 1
                     word &= word - np.uint64(1)
         else:
-            for g in range(first_groups[j], last_groups[j]):
+            for g in range(group_offsets[tid], group_offsets[tid + 1]):
                 high = np.int64(group_highs[g]) << LOW_BITS
                 for i in range(group_starts[g], group_starts[g + 1]):
                     d = high | np.int64(sparse_lows[i])
@@ -444,4 +452,10 @@ def top_k_passage_order(
                     if not positive:
                         touched[d] = 1
                     pos += 1
-    return _select(acc, touched, positive, k, out_docs, out_scores)
+    count = _select(acc, touched, positive, k, out_docs, out_scores)
+    # heap sort: the worst on top goes to the end, leaving the best first
+    for end in range(count - 1, 0, -1):
+        out_scores[0], out_scores[end] = out_scores[end], out_scores[0]
+        out_docs[0], out_docs[end] = out_docs[end], out_docs[0]
+        _sift_down(out_scores, out_docs, end, 0)
+    return count
