@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from retrieval._postings import LOW_BITS
 
@@ -322,57 +323,10 @@ def _heap_push(out_scores, out_docs, count, k, score, d):
 
 
 @_compiled
-def top_k_exhaustive(
-    docs,  # int32 [postings]: impact order, ascending passage within each run
-    run_pairs,  # pair id of each run
-    run_stops,  # int32 end of each run, relative to its term's block
-    gains,  # float64 [pair ids]
-    starts,  # int64 [lists]: block start of each list in docs
-    first_runs,  # int64 [lists]
-    last_runs,  # int64 [lists]
-    idfs,  # float64 [lists]
-    mults,  # int64 [lists]
-    k,
-    acc,  # float64 [passages], all zero; left all zero
-    out_docs,  # int64 out [k]: best passages, in no particular order
-    out_scores,  # float64 out [k]
-):
-    """Sum every posting of every list into acc, term at a time (a passage's
-    weights are added in list order, as accumulate does), then keep the k best
-    passages that contain a query term in a heap; returns how many were written.
-
-    With many frequent terms nearly every passage is a candidate and no bound prunes
-    much: one add per posting without candidate bookkeeping, followed by one pass
-    over the accumulator, is the cheapest exact answer (bm25s's exhaustive scoring,
-    with integer pair ids in place of stored scores). Runs are summed whole rather
-    than a block of passages at a time: the check per posting costs more than the
-    cache misses it saves at these sizes.
-    """
-    positive = True
-    for j in range(len(starts)):
-        for run in range(first_runs[j], last_runs[j]):
-            weight = idfs[j] * gains[run_pairs[run]]
-            if mults[j] != 1:
-                weight = weight * mults[j]
-            if not weight > 0.0:
-                positive = False
-    touched = np.zeros(0 if positive else len(acc), np.uint8)
-    for j in range(len(starts)):
-        done = 0
-        base = starts[j]
-        for run in range(first_runs[j], last_runs[j]):
-            stop = np.int64(run_stops[run])
-            weight = idfs[j] * gains[run_pairs[run]]
-            if mults[j] != 1:
-                weight = weight * mults[j]
-            if positive:
-                for p in range(base + done, base + stop):
-                    acc[docs[p]] += weight
-            else:
-                for p in range(base + done, base + stop):
-                    acc[docs[p]] += weight
-                    touched[docs[p]] = 1
-            done = stop
+def _select(acc, touched, positive, k, out_docs, out_scores):
+    """Keep the k best passages of acc that contain a query term (positive: every
+    weight is above zero, so those are the nonzero entries; else touched marks them)
+    in a heap in out_docs/out_scores, leaving acc all zero; returns how many."""
     count = 0
     n = len(acc)
     chunks = (n + _CHUNK - 1) // _CHUNK
@@ -413,4 +367,95 @@ def top_k_exhaustive(
             count = _heap_push(out_scores, out_docs, count, k, score, d)
             if count == k:
                 low = out_scores[0]
+    return count
+
+
+@_compiled
+def top_k_passage_order(
+    tids,  # int64 [lists]: term ids
+    mults,  # int64 [lists]: occurrences of each term in the query
+    least,  # nothing is done (returns -1) unless the lists hold more postings
+    offsets,  # int64 [terms + 1]: each term's block in sorted_pairs
+    run_offsets,  # int64 [terms + 1]: each term's runs (its pair ids)
+    idf,  # float64 [terms]
+    slots,  # int64 [terms]: bitmap row, or -1
+    group_offsets,  # int64 [terms + 1]: each term's groups of passage-ordered ids
+    run_pairs,  # pair id of each run
+    gains,  # float64 [pair ids]
+    sorted_pairs,  # pair ids in passage order
+    bitmaps,  # uint64 [dense terms, words]
+    group_highs,  # uint16 [groups]
+    group_starts,  # int64 [groups + 1]
+    sparse_lows,  # uint16
+    k,
+    acc,  # float64 [passages], all zero; left all zero
+    table,  # float64 [pair ids]: scratch, any contents
+    out_docs,  # int64 out [k]: best passages
+    out_scores,  # float64 out [k]
+):
+    """Sum every posting of every list into acc, term at a time (a passage's weights
+    are added in list order, as accumulate does), then keep the k best passages that
+    contain a query term, best first (score descending, then lower passage); returns
+    how many were written.
+
+    With many frequent terms nearly every passage is a candidate and no bound prunes
+    much: one add per posting without candidate bookkeeping, followed by one pass
+    over the accumulator, is the cheapest exact answer (bm25s's exhaustive scoring,
+    with integer pair ids in place of stored scores). Postings are read in passage
+    order (bitmap bits, or the directory of high parts and the low parts), so acc is
+    swept once per term instead of once per run of equal weight in impact order,
+    whose scattered adds missed the cache on nearly every posting.
+    """
+    total = 0
+    for tid in tids:
+        total += offsets[tid + 1] - offsets[tid]
+    if not total > least:
+        return -1
+    positive = True
+    for j in range(len(tids)):
+        tid = tids[j]
+        for run in range(run_offsets[tid], run_offsets[tid + 1]):
+            weight = idf[tid] * gains[run_pairs[run]]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            if not weight > 0.0:
+                positive = False
+    touched = np.zeros(0 if positive else len(acc), np.uint8)
+    for j in range(len(tids)):
+        tid = tids[j]
+        for run in range(run_offsets[tid], run_offsets[tid + 1]):
+            pair = run_pairs[run]
+            weight = idf[tid] * gains[pair]
+            if mults[j] != 1:
+                weight = weight * mults[j]
+            table[pair] = weight
+        pos = offsets[tid]
+        slot = slots[tid]
+        if slot >= 0:
+            words = bitmaps[slot]
+            for w in range(len(words)):
+                word = words[w]
+                base = np.int64(w) << 6
+                while word != 0:
+                    d = base + np.int64(trailing_zeros(word))
+                    acc[d] += table[sorted_pairs[pos]]
+                    if not positive:
+                        touched[d] = 1
+                    pos += 1
+                    word &= word - np.uint64(1)
+        else:
+            for g in range(group_offsets[tid], group_offsets[tid + 1]):
+                high = np.int64(group_highs[g]) << LOW_BITS
+                for i in range(group_starts[g], group_starts[g + 1]):
+                    d = high | np.int64(sparse_lows[i])
+                    acc[d] += table[sorted_pairs[pos]]
+                    if not positive:
+                        touched[d] = 1
+                    pos += 1
+    count = _select(acc, touched, positive, k, out_docs, out_scores)
+    # heap sort: the worst on top goes to the end, leaving the best first
+    for end in range(count - 1, 0, -1):
+        out_scores[0], out_scores[end] = out_scores[end], out_scores[0]
+        out_docs[0], out_docs[end] = out_docs[end], out_docs[0]
+        _sift_down(out_scores, out_docs, end, 0)
     return count
