@@ -124,10 +124,10 @@ def ask(
         raise Failure("give either a QUESTION or --stdin")
     settings = _settings()
     # The embedding model's session is set up outside the GIL: start it now, so it is
-    # ready by the time the core, the storage and the index are loaded (0.3 s saved).
+    # ready by the time the core, the storage and the index are loaded.
     from retrieval.semantic import preload
 
-    loading = preload()
+    loading = preload(settings.index_path)
     questions = read_lines(_byte_lines(sys.stdin)) if stdin else [as_text(question or "")]
     try:
         code = asyncio.run(_ask_all(settings, questions, as_json=as_json, one_per_line=stdin, k=k))
