@@ -239,8 +239,9 @@ def publish_cache(root: Path, name: str, save: Callable[[Path], None]) -> Path |
     every build shares them. Written like a build (staging folder, manifest, rename), so
     ``verify_build`` checks it. If another process published the same name meanwhile,
     its folder is kept. Folders of the same kind (the same name up to its last ``-``),
-    left by an older package version, are removed. Returns None when ``root`` is not an
-    index folder corpusbot claimed; raises OSError when it cannot be written."""
+    left by an older package version, are removed, and so are staging folders of
+    writers that are gone. Returns None when ``root`` is not an index folder corpusbot
+    claimed; raises OSError when it cannot be written."""
     if not (root / ROOT_MARKER).is_file():
         return None
     staging = root / f"{_STAGING}{os.getpid()}-{time.time_ns()}"
@@ -261,12 +262,10 @@ def publish_cache(root: Path, name: str, save: Callable[[Path], None]) -> Path |
         raise
     kind = name.rpartition("-")[0] + "-"
     for child in root.iterdir():
-        if (
-            child.name != name
-            and child.name.startswith(kind)
-            and not child.is_symlink()
-            and (child / BUILD_MARKER).is_file()
-        ):
+        if child.is_symlink() or not (child / BUILD_MARKER).is_file():
+            continue
+        outdated = child.name != name and child.name.startswith(kind)
+        if outdated or (child.name.startswith(_STAGING) and not _builder_alive(child.name)):
             shutil.rmtree(child, ignore_errors=True)
     return target
 

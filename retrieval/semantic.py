@@ -190,7 +190,9 @@ def _open_session(model: Path, cache: Path | None):  # -> onnxruntime.InferenceS
     if cache is not None:
         try:
             prepared = prepare_model(cache)
-        except (OSError, _store.IndexFolderError) as exc:
+        except OSError as exc:  # a read-only folder, a full disk
+            log.info("cannot keep the prepared embedding model in %s: %s", cache, exc)
+        except _store.IndexFolderError as exc:
             log.warning("cannot keep the prepared embedding model in %s: %s", cache, exc)
         except Exception as exc:  # onnxruntime's own errors
             log.warning("cannot prepare the embedding model: %s", exc)

@@ -234,7 +234,11 @@ def test_a_cache_folder_is_published_once_and_builds_are_left_alone(
     # the same name published meanwhile by another process: the one in place is kept
     assert _store.publish_cache(root, "thing-aaaa", writer(b"second")) == first
     assert (first / "data.bin").read_bytes() == b"first"
-    # another key of the same kind replaces it; the index's builds are untouched
+    # another key of the same kind replaces it, and what a writer that died left behind
+    # goes; the index's builds are untouched
+    dead = root / ".staging-999999999-1"
+    dead.mkdir()
+    (dead / _store.BUILD_MARKER).touch()
     assert _store.publish_cache(root, "thing-bbbb", writer(b"new")) == root / "thing-bbbb"
     assert not first.exists() and _current(root) == build
     assert not [p for p in root.iterdir() if p.name.startswith(".staging-")]
