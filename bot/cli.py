@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.config import Settings, SettingsError, load_settings, unknown_settings
 from bot.logs import setup_logging
 
-# Discord, the retrieval engine and the plotting library are imported by the commands
-# that need them, so light commands (health, check, stats) start fast.
+# Discord, the retrieval engine, the plotting library and rich are imported by the
+# commands that need them, so light commands (health, check, stats) and a one-shot
+# `ask` start fast.
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from bot.core import Core
     from retrieval.build import BuildReport
     from retrieval.index import Index
@@ -40,8 +40,37 @@ app = typer.Typer(
     help="Answer questions about a corpus of news articles, on Discord or in a terminal.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+
+
+class _LazyConsole:
+    """A rich Console made when first used: `ask` prints plain text, and importing rich
+    would cost it some 35 ms."""
+
+    def __init__(self, **options: bool) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def print(self, *objects: object) -> None:
+        self.console.print(*objects)
+
+
+out = _LazyConsole(highlight=False, soft_wrap=True)
+err = _LazyConsole(stderr=True, highlight=False)
+
+
+def escape(text: str) -> str:
+    """Text shown as itself in rich markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
 
 
 class Failure(Exception):
@@ -90,13 +119,21 @@ def _open(
     try:
         if not show_progress:
             return open_index(settings.corpus, settings.index_path, force=force)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         columns = (
             TextColumn("{task.description:<10}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=err, transient=True) as bar:
+        with Progress(*columns, console=err.console, transient=True) as bar:
             tasks: dict[str, int] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
@@ -124,10 +161,10 @@ def ask(
         raise Failure("give either a QUESTION or --stdin")
     settings = _settings()
     # The embedding model's session is set up outside the GIL: start it now, so it is
-    # ready by the time the core, the storage and the index are loaded (0.3 s saved).
+    # ready by the time the core, the storage and the index are loaded.
     from retrieval.semantic import preload
 
-    loading = preload()
+    loading = preload(settings.index_path)
     questions = read_lines(_byte_lines(sys.stdin)) if stdin else [as_text(question or "")]
     try:
         code = asyncio.run(_ask_all(settings, questions, as_json=as_json, one_per_line=stdin, k=k))

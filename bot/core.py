@@ -256,7 +256,7 @@ class Core:
                 open_index, settings.corpus, settings.index_path
             )
             # the embedding model loads now, not on the first question
-            await asyncio.to_thread(semantic.warm_up)
+            await asyncio.to_thread(semantic.warm_up, settings.index_path)
         except (CorpusError, IndexUnavailable, semantic.SemanticUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:

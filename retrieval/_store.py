@@ -39,6 +39,7 @@ __all__ = [
     "current_build",
     "file_sha256",
     "publish",
+    "publish_cache",
     "reading",
     "serve",
     "verify_build",
@@ -230,6 +231,43 @@ def _prune(root: Path, keep: str) -> None:
                 shutil.rmtree(child, ignore_errors=True)
         elif child.name.startswith(_STAGING) and not _builder_alive(child.name):
             shutil.rmtree(child, ignore_errors=True)
+
+
+def publish_cache(root: Path, name: str, save: Callable[[Path], None]) -> Path | None:
+    """Write a cache folder ``root/name`` with ``save(folder)``: files derived from the
+    installed packages rather than from the corpus (the prepared embedding model), so
+    every build shares them. Written like a build (staging folder, manifest, rename), so
+    ``verify_build`` checks it. If another process published the same name meanwhile,
+    its folder is kept. Folders of the same kind (the same name up to its last ``-``),
+    left by an older package version, are removed, and so are staging folders of
+    writers that are gone. Returns None when ``root`` is not an index folder corpusbot
+    claimed; raises OSError when it cannot be written."""
+    if not (root / ROOT_MARKER).is_file():
+        return None
+    staging = root / f"{_STAGING}{os.getpid()}-{time.time_ns()}"
+    staging.mkdir()
+    try:
+        (staging / BUILD_MARKER).touch()
+        save(staging)
+        _write_manifest(staging)
+        target = root / name
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process was first
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    kind = name.rpartition("-")[0] + "-"
+    for child in root.iterdir():
+        if child.is_symlink() or not (child / BUILD_MARKER).is_file():
+            continue
+        outdated = child.name != name and child.name.startswith(kind)
+        if outdated or (child.name.startswith(_STAGING) and not _builder_alive(child.name)):
+            shutil.rmtree(child, ignore_errors=True)
+    return target
 
 
 def _builder_alive(staging_name: str) -> bool:

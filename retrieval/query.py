@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
-
 from retrieval.text import analyze
 
 __all__ = ["QueryTerms", "Vocabulary"]
@@ -47,6 +44,11 @@ class Vocabulary:
         """The closest indexed word to an unknown one, or None."""
         if len(word) < MIN_CORRECTED_LENGTH or not word.isalpha():
             return None
+        # imported here: most questions need no correction, and a one-shot `ask` would
+        # pay some 30 ms for the import
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
         if self._choices is None:
             self._choices = list(self.surfaces)
         max_distance = 1 if len(word) <= ONE_EDIT_LENGTH else 2

@@ -565,14 +565,17 @@ def test_stats_bad_input_is_a_clear_error(corpusbot: Run, tmp_path: Path) -> Non
 
 
 def test_ask_imports_only_what_it_uses(cli_env: dict[str, str], workdir: Path) -> None:
-    """No plotting library, no discord.py, and on a small index no numba: a one-shot
-    question pays for none of them (see the README's performance section)."""
+    """No plotting library, no discord.py, no rich (the answer is plain text), no typo
+    correction's rapidfuzz for a question without typos, no pydantic-settings, and on a
+    small index no numba: a one-shot question pays for none of them (see the README's
+    performance section)."""
     probe = (
         "import sys\n"
         "from bot.cli import main\n"
         "sys.argv = ['corpusbot', 'ask', '--json', 'Who is Dai Shan?']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "for name in ('matplotlib', 'discord', 'numba'):\n"
+        "for name in ('matplotlib', 'discord', 'numba', 'rich', 'rapidfuzz',"
+        " 'pydantic_settings'):\n"
         "    print(name, 'imported:', name in sys.modules, file=sys.stderr)"
     )
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
@@ -589,6 +592,9 @@ def test_ask_imports_only_what_it_uses(cli_env: dict[str, str], workdir: Path) -
     assert "matplotlib imported: False" in proc.stderr
     assert "discord imported: False" in proc.stderr
     assert "numba imported: False" in proc.stderr
+    assert "rich imported: False" in proc.stderr
+    assert "rapidfuzz imported: False" in proc.stderr
+    assert "pydantic_settings imported: False" in proc.stderr
 
 
 def test_ask_json_stdin_prints_valid_utf8_json_whatever_the_input_bytes(

@@ -150,6 +150,20 @@ def test_environment_wins_over_dotenv(clean_env: Path, monkeypatch: pytest.Monke
     assert load_settings().admin_ids == frozenset({9})
 
 
+def test_arguments_win_over_the_environment_and_names_match_in_any_case(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (clean_env / ".env").write_text(
+        "corpusbot_log_level=debug\nexport CORPUSBOT_ASK_COOLDOWN=7\nNOT_OURS=1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("Corpusbot_Db", "env.db")
+    settings = load_settings()
+    assert (settings.db, settings.log_level, settings.ask_cooldown) == ("env.db", "DEBUG", 7.0)
+    assert load_settings(db="kw.db").db == "kw.db"
+    assert load_settings(CORPUSBOT_DB="alias.db").db == "alias.db"
+
+
 def test_log_level_is_normalized(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORPUSBOT_LOG_LEVEL", " debug ")
     assert load_settings().log_level == "DEBUG"

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import semantic
+from retrieval import _store, semantic
 from retrieval.passages import Passage, passage_sentences
 from retrieval.semantic import DIMENSIONS, SentenceVectors, encoder, model_files, verify_model
 
@@ -90,3 +90,75 @@ def test_vectors_that_do_not_fit_the_passages_are_refused(tmp_path: Path) -> Non
         SentenceVectors.load(tmp_path / "s", len(PASSAGES) + 1)
     with pytest.raises(ValueError, match="missing"):
         SentenceVectors.load(tmp_path / "nothing", 3)
+
+
+# --- the prepared model kept in the index folder ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index folder holding the prepared model (written once for these tests)."""
+    root = tmp_path_factory.mktemp("prepared") / "index"
+    _store.claim_root(root)
+    assert semantic.prepare_model(root) is not None
+    return root
+
+
+def test_the_prepared_model_gives_the_same_vectors_to_the_bit(prepared_root: Path) -> None:
+    texts = ["Who is Dai Shan?", "The firm's turnover climbed to 5 billion yuan.", "word " * 200]
+    packaged = semantic.Encoder().encode(texts)
+    prepared = semantic.Encoder(prepared_root).encode(texts)
+    assert np.array_equal(packaged, prepared)
+
+
+def test_the_prepared_model_is_written_once_then_reused(prepared_root: Path) -> None:
+    [folder] = [p for p in prepared_root.iterdir() if p.name.startswith("model-")]
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert semantic.prepare_model(prepared_root) == folder / "model.onnx"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps
+    _store.verify_build(folder)
+
+
+def test_a_damaged_or_stale_prepared_model_is_rewritten(tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    _store.claim_root(root)
+    first = semantic.prepare_model(root)
+    assert first is not None
+    # another onnxruntime's copy (a different key) is removed when this one is written
+    stale = root / "model-0123456789abcdef"
+    stale.mkdir()
+    (stale / _store.BUILD_MARKER).touch()
+    with (first.parent / "weights.bin").open("r+b") as fh:  # same size, bytes changed
+        fh.seek(1000)
+        fh.write(b"\xff" * 16)
+    again = semantic.prepare_model(root)
+    assert again == first
+    assert [p.name for p in root.iterdir() if p.name.startswith("model-")] == [first.parent.name]
+    _store.verify_build(first.parent)
+    vectors = semantic.Encoder(root).encode(["Who is Dai Shan?"])
+    assert np.array_equal(vectors, semantic.Encoder().encode(["Who is Dai Shan?"]))
+
+
+def test_no_prepared_model_outside_an_index_folder(tmp_path: Path) -> None:
+    """Before the index folder exists (the very first start), the packaged model is used
+    and nothing is written."""
+    assert semantic.prepare_model(tmp_path / "missing") is None
+    assert semantic.prepare_model(tmp_path) is None  # a folder, but not an index folder
+    vectors = semantic.Encoder(tmp_path / "missing").encode(["Who is Dai Shan?"])
+    assert vectors.shape == (1, DIMENSIONS)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unwritable_index_folder_falls_back_to_the_packaged_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "index"
+    _store.claim_root(root)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_store, "publish_cache", refuse)
+    vectors = semantic.Encoder(root).encode(["Who is Dai Shan?"])
+    assert np.array_equal(vectors, semantic.Encoder().encode(["Who is Dai Shan?"]))
+    assert not [p for p in root.iterdir() if p.name.startswith("model-")]

@@ -216,3 +216,32 @@ def test_pruning_keeps_a_build_another_live_process_serves(seed_copy: Path, tmp_
     assert (root / f".serving-{os.getpid()}").read_text(encoding="ascii").strip() == (
         _current(root).name
     )
+
+
+def test_a_cache_folder_is_published_once_and_builds_are_left_alone(
+    seed_copy: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    build = _current(root)
+
+    def writer(content: bytes):
+        return lambda folder: (folder / "data.bin").write_bytes(content)
+
+    first = _store.publish_cache(root, "thing-aaaa", writer(b"first"))
+    assert first == root / "thing-aaaa"
+    _store.verify_build(first)
+    # the same name published meanwhile by another process: the one in place is kept
+    assert _store.publish_cache(root, "thing-aaaa", writer(b"second")) == first
+    assert (first / "data.bin").read_bytes() == b"first"
+    # another key of the same kind replaces it, and what a writer that died left behind
+    # goes; the index's builds are untouched
+    dead = root / ".staging-999999999-1"
+    dead.mkdir()
+    (dead / _store.BUILD_MARKER).touch()
+    assert _store.publish_cache(root, "thing-bbbb", writer(b"new")) == root / "thing-bbbb"
+    assert not first.exists() and _current(root) == build
+    assert not [p for p in root.iterdir() if p.name.startswith(".staging-")]
+    # not an index folder: nothing is written
+    assert _store.publish_cache(tmp_path / "other", "thing-aaaa", writer(b"x")) is None
+    assert not (tmp_path / "other").exists()
