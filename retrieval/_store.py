@@ -13,6 +13,7 @@ staging folder names its pid), is never deleted.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -167,7 +168,8 @@ def reading(root: Path) -> Iterator[Path | None]:
 
 def serve(root: Path, build: Path) -> None:
     """Record that this process now serves ``build``, so that no other process prunes
-    it. Call with a lock on the root held."""
+    it; the record goes when the process exits (one killed leaves it to the next
+    process that opens the folder). Call with a lock on the root held."""
     path = root / f"{_SERVING}{os.getpid()}"
     tmp = root / f"{_SERVING}{os.getpid()}.tmp"
     try:
@@ -175,6 +177,24 @@ def serve(root: Path, build: Path) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # a read-only folder: nobody prunes there either
         log.debug("cannot record the served build in %s: %s", root, exc)
+        return
+    if path not in _records:
+        _records.add(path)
+        if len(_records) == 1:
+            atexit.register(_forget_records)
+    _served_by_others(root)  # clears the records of processes that are gone
+
+
+# this process's .serving-<pid> files, removed at exit (a one-shot `ask` leaves none)
+_records: set[Path] = set()
+
+
+def _forget_records() -> None:
+    for path in _records:
+        # a forked child inherits the set: only the process named may remove its file
+        if path.name == f"{_SERVING}{os.getpid()}":
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _served_by_others(root: Path) -> set[str]:

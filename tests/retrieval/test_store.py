@@ -218,6 +218,27 @@ def test_pruning_keeps_a_build_another_live_process_serves(seed_copy: Path, tmp_
     )
 
 
+def test_a_process_leaves_no_serving_record_behind(seed_copy: Path, tmp_path: Path) -> None:
+    """Each process records the build it serves; one that exits takes its record with
+    it, and the record of one that was killed goes at the next open, rebuild or not."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "idx"
+    open_index(seed_copy, root)
+    opener = (
+        "from pathlib import Path; from retrieval.build import open_index; "
+        f"open_index(Path({str(seed_copy)!r}), Path({str(root)!r}))"
+    )
+    for _ in range(3):  # one-shot commands
+        subprocess.run([sys.executable, "-c", opener], check=True, timeout=300)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (root / f".serving-{gone.pid}").write_text(_current(root).name + "\n", encoding="ascii")
+    open_index(seed_copy, root)
+    assert sorted(p.name for p in root.glob(".serving-*")) == [f".serving-{os.getpid()}"]
+
+
 def test_a_cache_folder_is_published_once_and_builds_are_left_alone(
     seed_copy: Path, tmp_path: Path
 ) -> None:
