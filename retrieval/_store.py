@@ -217,25 +217,33 @@ def _served_by_others(root: Path) -> set[str]:
 def publish(root: Path, prefix: str, save: Callable[[Path], None]) -> Path:
     """Write a build with ``save(folder)`` into a staging folder, record its manifest,
     then rename it into place, make it ``CURRENT`` and prune older builds."""
+    with _staged(root, save) as staging, _locked(root, exclusive=True):
+        name = f"{prefix}-{time.time_ns()}"
+        target = root / name
+        os.rename(staging, target)
+        pointer = root / f".{CURRENT}.{os.getpid()}.tmp"
+        pointer.write_text(name, encoding="ascii")
+        os.replace(pointer, root / CURRENT)
+        serve(root, target)
+        _prune(root, keep=name)
+    return target
+
+
+@contextlib.contextmanager
+def _staged(root: Path, save: Callable[[Path], None]) -> Iterator[Path]:
+    """A staging folder in root holding ``save(folder)``'s files, the build marker and
+    a manifest, for the block to rename into place; removed if the block (or save)
+    fails."""
     staging = root / f"{_STAGING}{os.getpid()}-{time.time_ns()}"
     staging.mkdir()
     try:
         (staging / BUILD_MARKER).touch()
         save(staging)
         _write_manifest(staging)
-        with _locked(root, exclusive=True):
-            name = f"{prefix}-{time.time_ns()}"
-            target = root / name
-            os.rename(staging, target)
-            pointer = root / f".{CURRENT}.{os.getpid()}.tmp"
-            pointer.write_text(name, encoding="ascii")
-            os.replace(pointer, root / CURRENT)
-            serve(root, target)
-            _prune(root, keep=name)
+        yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def _prune(root: Path, keep: str) -> None:
@@ -264,22 +272,14 @@ def publish_cache(root: Path, name: str, save: Callable[[Path], None]) -> Path |
     claimed; raises OSError when it cannot be written."""
     if not (root / ROOT_MARKER).is_file():
         return None
-    staging = root / f"{_STAGING}{os.getpid()}-{time.time_ns()}"
-    staging.mkdir()
-    try:
-        (staging / BUILD_MARKER).touch()
-        save(staging)
-        _write_manifest(staging)
-        target = root / name
+    target = root / name
+    with _staged(root, save) as staging:
         try:
             os.rename(staging, target)
         except OSError:
             if not target.is_dir():
                 raise
             shutil.rmtree(staging, ignore_errors=True)  # another process was first
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     kind = name.rpartition("-")[0] + "-"
     for child in root.iterdir():
         if child.is_symlink() or not (child / BUILD_MARKER).is_file():
