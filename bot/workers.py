@@ -79,6 +79,14 @@ class _Slots:
             self.release()
 
 
+async def _in_thread(
+    executor: ThreadPoolExecutor, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Call function in one of executor's threads with the caller's context variables."""
+    call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+
 # ranks of waiting jobs: lower goes first
 _FINISHING = 0
 _STARTING = 1
@@ -144,16 +152,14 @@ class WorkerPool:
         model, outside the GIL: it overlaps the jobs of run (one question embedded while
         another is answered) instead of queueing with them, and takes little of the
         interpreter from the event loop, so it does not wait for acknowledgements."""
-        call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._model, call)
+        return await _in_thread(self._model, function, *args, **kwargs)
 
     async def _run(
         self, rank: int, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         async with self._slots.held(rank):
             await self._acks_first()
-            call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+            return await _in_thread(self._executor, function, *args, **kwargs)
 
     async def _acks_first(self) -> None:
         """Wait while acknowledgements are pending or recent, up to max_hold."""
