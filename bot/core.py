@@ -650,9 +650,7 @@ class Core:
         One reindex at a time across every process sharing the database (a lease; Busy
         says who holds it). A finished reindex bumps the index generation in the
         database and, on PostgreSQL, notifies the others, which follow it."""
-        if self._reindex_lock.locked():
-            raise Busy("A reindex is already running; wait for it to finish.")
-        async with self._reindex_lock, self._cluster_reindex():
+        async with self._reindexing():
             return await self._reindex()
 
     async def adopt(self, index: Index) -> int:
@@ -660,12 +658,19 @@ class Core:
         as a reindex does: its articles recorded for digests, the generation bumped so
         that every running process follows. Returns the generation; Busy while a
         reindex runs anywhere (it publishes its own build when it ends)."""
-        if self._reindex_lock.locked():
-            raise Busy("A reindex is already running; wait for it to finish.")
-        async with self._reindex_lock, self._cluster_reindex():
+        async with self._reindexing():
             self.index = index
             await self._sync_documents()
             return await self._publish_generation(index)
+
+    @contextlib.asynccontextmanager
+    async def _reindexing(self) -> AsyncIterator[None]:
+        """Be the one reindex of this process and of every process sharing the database
+        (a lease, renewed until the block ends); Busy says who else is."""
+        if self._reindex_lock.locked():
+            raise Busy("A reindex is already running; wait for it to finish.")
+        async with self._reindex_lock, self._cluster_reindex():
+            yield
 
     @contextlib.asynccontextmanager
     async def _cluster_reindex(self) -> AsyncIterator[None]:
