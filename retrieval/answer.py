@@ -661,18 +661,22 @@ def _alias_groups(learned: Synonyms, given: Synonyms) -> Synonyms:
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A question as it is searched: with the other names the articles use for the
-    names in it (the learned aliases and the synonyms given)."""
+    names in it (the learned aliases and the synonyms given), and its index terms."""
 
     question: str
     groups: Synonyms
     aliases: list[str]
+    terms: QueryTerms  # of the question with its aliases, typos corrected
 
     @property
-    def expanded(self) -> str:
-        """The text searched and embedded: the question, its aliases in brackets."""
-        if not self.aliases:
-            return self.question
-        return f"{self.question} ({'; '.join(self.aliases)})"
+    def embedded(self) -> str:
+        """The text embedded: the question with typos corrected (the model reads
+        "custmers" as word pieces that have little to do with "customers") and its
+        aliases in brackets."""
+        text = self.question
+        for typed, spelled in self.terms.corrections.items():
+            text = re.sub(rf"\b{re.escape(typed)}\b", spelled, text, flags=re.IGNORECASE)
+        return f"{text} ({'; '.join(self.aliases)})" if self.aliases else text
 
 
 def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
@@ -685,13 +689,15 @@ def read_question(index: Index, question: str, synonyms: Synonyms | None = None)
         for alias in groups.expansions(question)
         if all(index.engine.doc_freq(t) > 0 for t in tokenize(alias))
     ]
-    return Reading(question, groups, aliases)
+    searched = f"{question} ({'; '.join(aliases)})" if aliases else question
+    # the words of the groups are names, spelled as the person asking knows them
+    return Reading(question, groups, aliases, index.query_terms(searched, groups.words))
 
 
 def embed_question(reading: Reading) -> np.ndarray:
     """The question's vector (the model's work, mostly outside the GIL: a caller may run
     it in a thread of its own, beside another question's answering)."""
-    return encoder().encode([reading.expanded])[0]
+    return encoder().encode([reading.embedded])[0]
 
 
 def answer_question(
@@ -708,9 +714,12 @@ def answer_question(
     reading = (
         question if isinstance(question, Reading) else read_question(index, question, synonyms)
     )
-    question, groups, aliases = reading.question, reading.groups, reading.aliases
-    expanded = reading.expanded
-    terms = index.query_terms(expanded)
+    question, groups, aliases, terms = (
+        reading.question,
+        reading.groups,
+        reading.aliases,
+        reading.terms,
+    )
     if not terms.terms and not terms.unknown:
         return Result(question, None, [], "The question has no words to search for.")
     if vector is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +24,7 @@ from retrieval.engine import BM25Engine
 from retrieval.fusion import fuse
 from retrieval.passages import Passage, passage_sentences
 from retrieval.query import QueryTerms, Vocabulary
-from retrieval.semantic import SentenceVectors, encoder
+from retrieval.semantic import SentenceVectors, dictionary, encoder
 from retrieval.synonyms import Synonyms
 from retrieval.text import tokenize
 
@@ -126,7 +126,7 @@ class Index:
         self.documents: Sequence[DocumentInfo] = _Records([tuple(d) for d in documents])
         self._doc_by_id = {d[0]: i for i, d in enumerate(documents)}
         # the index's words, for reading questions (retrieval.query)
-        self.vocabulary = Vocabulary(surfaces, engine.doc_freq)
+        self.vocabulary = Vocabulary(surfaces, engine.doc_freq, dictionary)
         # plain tuples too (see _Records): (size, mtime_ns, sha256)
         self.stamps: dict[str, tuple[int, int, str]] = {k: tuple(v) for k, v in stamps.items()}
         self.skipped = skipped
@@ -236,9 +236,10 @@ class Index:
 
     # --- searching --------------------------------------------------------------
 
-    def query_terms(self, question: str) -> QueryTerms:
-        """The index terms of a question, typos corrected (retrieval.query)."""
-        return self.vocabulary.read(question)
+    def query_terms(self, question: str, names: Collection[str] = ()) -> QueryTerms:
+        """The index terms of a question, typos corrected except in names
+        (retrieval.query)."""
+        return self.vocabulary.read(question, names)
 
     def passage_sentences(self, i: int) -> list[str]:
         """The sentences of passage i, its article's title first in the first passage."""

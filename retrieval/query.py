@@ -2,13 +2,17 @@
 
 A word the index has never seen is replaced by the closest word it has (edit distance
 1 for words up to six letters, 2 beyond; among equally close words, the one in more
-passages), so "custmers" finds "customers". A word with no close match is kept as
-unknown: answering uses that to say "the articles never mention ...".
+passages), so "custmers" finds "customers". Only a word that is no word at all is
+corrected so: one of the dictionary's (the English words the embedding model knows
+whole) is at most taken back to the indexed word it inflects ("smaller" to "small",
+"known" to "know"), so "devices" does not become "services", nor "writer" "writes";
+a name of the synonym groups is kept as typed. A word that is not corrected and is not in the
+index is unknown: answering uses that to say "the articles never mention ...".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from retrieval.text import analyze
@@ -19,6 +23,9 @@ __all__ = ["QueryTerms", "Vocabulary"]
 MIN_CORRECTED_LENGTH = 5
 # Longest word corrected at edit distance 1; longer ones may be 2 edits away.
 ONE_EDIT_LENGTH = 6
+# Endings that make a dictionary word an inflection of a shorter indexed word; longest
+# first, so "smaller" is "small" + "er" before "smalle" + "r" is tried.
+INFLECTIONS = ("ing", "est", "es", "ed", "er", "st", "s", "d", "r", "n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +42,27 @@ class Vocabulary:
     """The words of an index: each surface word with its index term, and how many
     passages hold a term."""
 
-    def __init__(self, surfaces: Mapping[str, str], doc_freq: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        surfaces: Mapping[str, str],
+        doc_freq: Callable[[str], int],
+        dictionary: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
         self.surfaces = surfaces
         self._doc_freq = doc_freq
+        self._dictionary = dictionary  # called on the first correction
         self._choices: list[str] | None = None  # built on the first correction
 
-    def correct(self, word: str) -> str | None:
-        """The closest indexed word to an unknown one, or None."""
+    def correct(self, word: str, names: Collection[str] = ()) -> str | None:
+        """The closest indexed word to an unknown one, or None: also when it is a word
+        of the dictionary or of names (lower case), spelled right."""
         if len(word) < MIN_CORRECTED_LENGTH or not word.isalpha():
             return None
+        word = word.casefold()
+        if word in names:
+            return None
+        if word in self._dictionary():
+            return self._uninflected(word)
         # imported here: most questions need no correction, and a one-shot `ask` would
         # pay some 30 ms for the import
         from rapidfuzz import process
@@ -65,15 +84,24 @@ class Vocabulary:
         best = min(matches, key=lambda m: (m[1], -self._doc_freq(self.surfaces[m[0]]), m[0]))
         return best[0]
 
-    def read(self, question: str) -> QueryTerms:
-        """Turn a question into index terms, correcting words the index has never seen."""
+    def _uninflected(self, word: str) -> str | None:
+        """The indexed word that a dictionary word inflects, or None."""
+        for ending in INFLECTIONS:
+            base = word.removesuffix(ending)
+            if base != word and len(base) >= MIN_CORRECTED_LENGTH - 1 and base in self.surfaces:
+                return base
+        return None
+
+    def read(self, question: str, names: Collection[str] = ()) -> QueryTerms:
+        """Turn a question into index terms, correcting words the index has never seen
+        (but not the words of names, lower case)."""
         terms: list[str] = []
         surfaces: list[str] = []
         corrections: dict[str, str] = {}
         unknown: list[str] = []
         for surface, term in analyze(question):
             if self._doc_freq(term) == 0:
-                fixed = self.correct(surface)
+                fixed = self.correct(surface, names)
                 if fixed is None:
                     unknown.append(surface)
                 else:

@@ -12,6 +12,7 @@ known as Daniel Zhang"), found by ``learn_aliases`` when the index is built.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,11 @@ class Synonyms:
             if len(first) > 1:
                 out.append(tuple(first.values()))
         return Synonyms(tuple(out))
+
+    @functools.cached_property
+    def words(self) -> frozenset[str]:
+        """Every word of every member, normalized: names, never typos to correct."""
+        return frozenset(w for group in self.groups for m in group for w in surface_words(m))
 
     def __iter__(self):
         return iter(self.groups)

@@ -363,6 +363,13 @@ def test_an_age_or_a_difference_of_ages_answers_an_age_question(
     assert test(sentence) is holds
 
 
+def test_the_question_is_embedded_with_its_typos_corrected(seed_index: Index) -> None:
+    synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")
+    reading = read_question(seed_index, "what does trudy dai see in taobao custmers", synonyms)
+    assert reading.terms.corrections == {"custmers": "customers"}
+    assert reading.embedded == "what does trudy dai see in taobao customers (Dai Shan)"
+
+
 def test_a_question_read_and_embedded_beforehand_gets_the_same_answer(seed_index: Index) -> None:
     """The bot embeds a question in its model thread, then answers it in a worker."""
     synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")

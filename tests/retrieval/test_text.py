@@ -110,3 +110,16 @@ def test_vocabulary_corrects_unknown_words_to_the_closest_common_one() -> None:
     assert read.terms[0] == "custom"
     # short words are not corrected; words with no close match stay unknown
     assert read.unknown == ("clodu", "zzzzzz")
+
+
+def test_a_real_word_is_not_corrected_into_another_but_may_lose_an_ending() -> None:
+    surfaces = {"services": "servic", "small": "small", "writes": "write", "truly": "truli"}
+    freq = {"servic": 5, "small": 2, "write": 2, "truli": 1}
+    dictionary = frozenset({"devices", "services", "smaller", "small", "writer", "writes"})
+    vocabulary = Vocabulary(surfaces, lambda term: freq.get(term, 0), lambda: dictionary)
+    read = vocabulary.read("devices for smaller writer trudy", names={"trudy"})
+    assert read.corrections == {"smaller": "small"}
+    assert read.unknown == ("devices", "writer", "trudy")
+    # without the dictionary and the names, each would be "corrected"
+    plain = Vocabulary(surfaces, lambda term: freq.get(term, 0)).read("devices writer trudy")
+    assert plain.corrections == {"devices": "services", "writer": "writes", "trudy": "truly"}
