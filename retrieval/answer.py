@@ -269,6 +269,12 @@ _KEYWORD_KINDS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
 # "Who is Dai Shan?", "What is Guofutong?", "Is e-commerce still ...?": the answer states
 # something of the subject, so the subject is followed by a verb or an appositive.
 _ASKS_IDENTITY = re.compile(r"^\W*(?:who|what)\s+(?:is|was|are|were)\s+(?P<subject>.+?)\W*$", re.I)
+# A question word or an auxiliary verb opening a question; keyword queries have none.
+_QUESTION_WORD = re.compile(
+    r"^\W*(?:who|whom|whose|what|whats|when|where|which|why|how|is|are|was|were|does|do"
+    r"|did|has|have|had|can|could|will|would|should|tell|list|name|give)\b",
+    re.I,
+)
 _ASKS_YES_NO = re.compile(
     r"^\W*(?:is|are|was|were|does|do|did|has|have|can|will|would|should)\s+"
     r"(?P<subject>[\w'’-]+(?:\s+[\w'’-]+)?)",
@@ -582,20 +588,22 @@ _POSSESSED = re.compile(r"\b[\w-]+(?:['’]s|s['’])\s+([^\W\d_]+)\W*$")
 
 def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
     """Capitalised names in the question that the articles never mention (a question
-    typed in lower case is judged by its confidence instead), and, in "who is X's Y?",
-    a Y they never mention."""
+    typed in lower case is judged by its confidence instead), and, in "who is X's Y?"
+    or the keywords "X's Y", a Y they never mention."""
     unknown = set(terms.unknown)
     names: list[str] = []
     for match in _NAME_WORD.finditer(question.strip()):
         words = list(surface_words(match.group(1)))
         if words and all(w in unknown for w in words):
             names.append(match.group(1))
-    if identity := _ASKS_IDENTITY.match(question):
-        subject = identity.group("subject")
-        if (possessed := _POSSESSED.search(subject)) and all(
-            w in unknown for w in surface_words(possessed.group(1))
-        ):
-            names.append(subject)
+    # "jack ma's wife" typed as keywords asks what "who is jack ma's wife?" does
+    identity = _ASKS_IDENTITY.match(question)
+    subject = identity.group("subject") if identity else question.strip(" ?!.")
+    if (identity or not _QUESTION_WORD.match(question)) and (
+        (possessed := _POSSESSED.search(subject))
+        and all(w in unknown for w in surface_words(possessed.group(1)))
+    ):
+        names.append(subject)
     return names
 
 

@@ -314,6 +314,7 @@ def test_a_sentence_with_the_kind_of_fact_asked_answers(
         "how many nimbus offices are in hangzhou",
         "how much did the harbour repairs cost",  # no amount about the harbour
         "who is Chen Lu's wife?",  # the wife is never mentioned
+        "chen lu's wife",  # the same, typed as keywords
         "nimbus founder birthday",  # no date for it
     ],
 )
