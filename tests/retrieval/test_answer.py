@@ -364,6 +364,13 @@ def test_an_age_or_a_difference_of_ages_answers_an_age_question(
     assert test(sentence) is holds
 
 
+def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index: Index) -> None:
+    # "reset" is in the articles ("turn over and reset to zero"), an iphone is not
+    result = answer_question(seed_index, "how do i reset an iphone")
+    assert result.answer is None
+    assert result.reason == "The articles are not about this."
+
+
 def test_the_question_is_embedded_with_its_typos_corrected(seed_index: Index) -> None:
     synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")
     reading = read_question(seed_index, "what does trudy dai see in taobao custmers", synonyms)
