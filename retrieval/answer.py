@@ -81,8 +81,6 @@ MIN_TOPIC_SIMILARITY = 0.31
 # Added for a sentence holding the kind of thing an untyped question asks for (a
 # statement about "who is X?"'s subject, a new name for "who ...?").
 W_KIND = 0.1
-# Added for the article's credit line when the question asks who wrote it.
-W_CREDIT = 1.0
 # Two words name the same kind of thing ("firms", "companies") when the cosine of their
 # vectors reaches this. Measured on word pairs: firms/companies 0.87, employees/staff
 # 0.72; below it employees/offices 0.59, employees/people 0.59, employees/users 0.51,
@@ -479,6 +477,7 @@ class _Sentence(NamedTuple):
     hit: Hit
     position: int  # in the passage's sentence list
     fits: bool  # holds what the question asks for, about what it asks
+    credit: bool = False  # the article's credit line, asked who wrote it
 
 
 @dataclass(slots=True)
@@ -512,7 +511,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         terms_of = index.sentence_terms(hit.index)
         article = (
             index.document_terms(hit.passage.doc_id)
-            if q.names and (q.test or q.wants_title)
+            if q.names and (q.test or q.wants_title or q.bylines)
             else set()
         )
         row: list[_Sentence] = []
@@ -528,8 +527,9 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
                 + W_CONTEXT * (hit.fused / top_fused) ** CONTEXT_EXPONENT
                 + q.bonus(sentence)
             )
-            if q.bylines and any(b in sentence for b in q.bylines):
-                confidence += W_CREDIT
+            # asked who wrote it, the article's credit line comes first among the
+            # sentences that fit (see answer_question)
+            credit = bool(q.bylines) and any(b in sentence for b in q.bylines)
             # A name may stand in the sentence before ("He ...") or in the title.
             about = terms | (terms_of[n - 1] if n else set()) | title_terms
             # A typed fact must be about what the question names: a date, number or
@@ -545,7 +545,11 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
             )
             if q.wants_title:
                 fits = has_title and n == 0 and all(_says(name, article) for name in q.names)
-            row.append(_Sentence(confidence, float(similarity[n]), hit, n, fits))
+            elif credit:
+                # a credit line answers "who wrote it" by structure: it names the writer,
+                # not what the article is about
+                fits = all(_says(name, article) for name in q.names)
+            row.append(_Sentence(confidence, float(similarity[n]), hit, n, fits, credit))
         scored.append(row)
     return scored
 
@@ -788,19 +792,19 @@ def answer_question(
     rows = _score_sentences(index, q, candidates)
     ranked = sorted(
         (s for row in rows for s in row),
-        key=lambda s: (not s.fits, -s.confidence, s.hit.index, s.position),
+        key=lambda s: (not s.fits, not s.credit, -s.confidence, s.hit.index, s.position),
     )
     best = ranked[0] if ranked else None
     if best is None or not best.fits:
         result.reason = "The closest passages do not say what the question asks."
         return result
-    # A headline is taken by structure, not by likeness to the question, once the
-    # article is about what the question names.
-    headline = q.wants_title and bool(q.names)
-    if not headline and max(s.similarity for s in ranked) < MIN_TOPIC_SIMILARITY:
+    # A headline or a credit line is taken by structure, not by likeness to the
+    # question, once the article is about what the question names.
+    structural = (q.wants_title or best.credit) and bool(q.names)
+    if not structural and max(s.similarity for s in ranked) < MIN_TOPIC_SIMILARITY:
         result.reason = "The articles are not about this."
         return result
-    if not headline and (best.confidence < MIN_CONFIDENCE or best.similarity < MIN_SIMILARITY):
+    if not structural and (best.confidence < MIN_CONFIDENCE or best.similarity < MIN_SIMILARITY):
         result.reason = "No passage answers the question closely enough."
         return result
     row = rows[candidates.index(best.hit)]

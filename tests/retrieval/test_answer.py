@@ -305,6 +305,22 @@ def test_a_sentence_with_the_kind_of_fact_asked_answers(
     assert fact in result.answer.text
 
 
+def test_asked_who_wrote_it_the_credit_line_answers_wherever_it_stands() -> None:
+    """A credit at the end of the article's last paragraph, far from the passages that
+    match the question, still answers "who wrote ...?"."""
+    talk = [
+        "On May 4, at the Maker Festival in Hangzhou, Li Na, president of Nimbus Cloud, "
+        "said the secret of the platform is its service culture."
+    ]
+    talk += [f"Li Na described the platform's {n} culture at length." for n in range(2, 14)]
+    talk.append("Customers gave the team direction and strength. (Wang Fang)")
+    document = Document("talk", "Li Na on Nimbus", tuple(talk), "g3", ("(Wang Fang)",))
+    index = build_index([document, *GATES])
+    result = answer_question(index, "Who wrote the report on Li Na's Maker Festival talk?")
+    assert result.answer is not None, result.reason
+    assert "Wang Fang" in result.answer.text
+
+
 @pytest.mark.parametrize(
     "question",
     [
