@@ -255,8 +255,10 @@ class Core:
             index, report = await asyncio.to_thread(
                 open_index, settings.corpus, settings.index_path
             )
-            # the embedding model loads now, not on the first question
+            # the embedding model and the spelling dictionary load now, not on the
+            # first question
             await asyncio.to_thread(semantic.warm_up, settings.index_path)
+            await asyncio.to_thread(semantic.dictionary)
         except (CorpusError, IndexUnavailable, semantic.SemanticUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:
