@@ -307,3 +307,24 @@ def test_load_reads_the_mapped_files_ahead(engine, tmp_path, monkeypatch):
     }
     assert advised == expected
     assert loaded.search(QUERIES[0], 10) == engine.search(QUERIES[0], 10)
+
+
+def test_large_accumulators_select_by_heap_with_the_same_answer(monkeypatch):
+    """Beyond _CHUNK_SELECT_PASSAGES the best k are selected with the heap alone: the
+    same passages and scores (ties to the lower passage) as selecting by chunk maxima."""
+    from retrieval import _kernels
+
+    rng = np.random.default_rng(3)
+    acc = np.round(rng.random(20_000) * 20) / 4  # many ties, and untouched zeros
+    acc[rng.random(20_000) < 0.3] = 0.0
+    touched = np.zeros(0, dtype=np.uint8)
+    results = []
+    for limit in (_kernels._CHUNK_SELECT_PASSAGES, 0):
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", limit)
+        docs, scores = np.empty(100, np.int64), np.empty(100)
+        work = acc.copy()
+        count = _kernels._select.py_func(work, touched, True, 100, docs, scores)
+        assert not work.any()
+        results.append(sorted(zip((-scores[:count]).tolist(), docs[:count].tolist(), strict=True)))
+    want = sorted((-acc[d], d) for d in np.flatnonzero(acc))[:100]
+    assert results[0] == results[1] == [(float(s), int(d)) for s, d in want]
