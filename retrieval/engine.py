@@ -91,6 +91,9 @@ _COMPILED_PASSAGES = 20_000
 # writing into fresh arrays costs a page fault per 4 kB, more than the arithmetic
 # (gathering 93k postings: 2.0 ms into fresh arrays, 0.5 ms into reused ones).
 _SCRATCH_KEEP = 1 << 18
+# Memory-mapped files are read ahead on load in requests of this size: Linux reads at
+# most the device's readahead window (often 128 kB) per POSIX_FADV_WILLNEED call.
+_PREFETCH_BYTES = 128 << 10
 
 
 class _Scratch(threading.local):
@@ -168,6 +171,8 @@ class BM25Engine:
         self.k1 = k1
         self.b = b
         self.epsilon = epsilon
+        # load(): the thread reading the memory-mapped files into the page cache
+        self.prefetch: threading.Thread | None = None
 
     @classmethod
     def build(
@@ -507,7 +512,8 @@ class BM25Engine:
 
     @classmethod
     def load(cls, directory: Path) -> BM25Engine:
-        """Open an index written by save(), memory-mapping the posting arrays.
+        """Open an index written by save(), memory-mapping the posting arrays and reading
+        them into the page cache in a background thread (``prefetch``).
 
         Raises ValueError for a missing, incomplete, corrupt or incompatible index.
         """
@@ -588,6 +594,9 @@ class BM25Engine:
         engine = cls(
             postings, k1=float(meta["k1"]), b=float(meta["b"]), epsilon=float(meta["epsilon"])
         )
+        engine.prefetch = _start_prefetch(
+            [directory / f"{name}.npy" for name in _ARRAYS if name in _MAPPED]
+        )
         engine.warm_up()
         return engine
 
@@ -600,6 +609,42 @@ def _top_k(cand: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, floa
         cand, scores = cand[keep], scores[keep]
     order = np.lexsort((cand, -scores))[:k]
     return list(zip(cand[order].tolist(), scores[order].tolist(), strict=True))
+
+
+def _prefetch(paths: Sequence[Path]) -> None:
+    """Ask the kernel to read files into the page cache (no-op where posix_fadvise is
+    missing). An index whose files are not cached (a restart, a build written long ago
+    or pushed out by other work) otherwise reads each page of its memory-mapped arrays
+    from disk when a question first touches it: measured at 1M passages with the page
+    cache dropped, rare questions took 13-14 ms instead of 0.1-0.3 ms and general ones
+    up to 87 ms, one major fault at a time."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            for offset in range(0, size, _PREFETCH_BYTES):
+                advise(fd, offset, _PREFETCH_BYTES, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _start_prefetch(paths: Sequence[Path]) -> threading.Thread:
+    """Run _prefetch in a daemon thread: the advice calls wait on the device when its
+    queue is full (about 0.1 s for 330 MB here, seconds on a slow disk), which load
+    should not."""
+    thread = threading.Thread(
+        target=_prefetch, args=(list(paths),), name="bm25-prefetch", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def _write_file(path: Path, data: bytes) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -279,3 +281,50 @@ def test_compile_kernels_fills_the_cache(tmp_path):
     subprocess.run([sys.executable, "-m", "retrieval.engine"], env=env, check=True)
     names = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     assert {"_kernels.accumulate", "_kernels.complete"} <= names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="posix_fadvise, /proc")
+def test_load_reads_the_mapped_files_ahead(engine, tmp_path, monkeypatch):
+    """A restarted bot's index may not be in the page cache: load asks the kernel to
+    read every memory-mapped file whole, in requests no larger than a readahead window,
+    from a thread that does not hold up load."""
+    engine.save(tmp_path / "index")
+    advised: dict[str, set[int]] = {}
+
+    def advise(fd, offset, length, advice):
+        assert advice == os.POSIX_FADV_WILLNEED and length <= engine_module._PREFETCH_BYTES
+        name = os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1]
+        advised.setdefault(name, set()).add(offset)
+
+    monkeypatch.setattr(engine_module, "_PREFETCH_BYTES", 4096)
+    monkeypatch.setattr(os, "posix_fadvise", advise, raising=False)
+    loaded = BM25Engine.load(tmp_path / "index")
+    loaded.prefetch.join(timeout=10)
+    assert not loaded.prefetch.is_alive()
+    expected = {
+        f"{name}.npy": set(range(0, (tmp_path / "index" / f"{name}.npy").stat().st_size, 4096))
+        for name in engine_module._MAPPED
+    }
+    assert advised == expected
+    assert loaded.search(QUERIES[0], 10) == engine.search(QUERIES[0], 10)
+
+
+def test_large_accumulators_select_by_heap_with_the_same_answer(monkeypatch):
+    """Beyond _CHUNK_SELECT_PASSAGES the best k are selected with the heap alone: the
+    same passages and scores (ties to the lower passage) as selecting by chunk maxima."""
+    from retrieval import _kernels
+
+    rng = np.random.default_rng(3)
+    acc = np.round(rng.random(20_000) * 20) / 4  # many ties, and untouched zeros
+    acc[rng.random(20_000) < 0.3] = 0.0
+    touched = np.zeros(0, dtype=np.uint8)
+    results = []
+    for limit in (_kernels._CHUNK_SELECT_PASSAGES, 0):
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", limit)
+        docs, scores = np.empty(100, np.int64), np.empty(100)
+        work = acc.copy()
+        count = _kernels._select.py_func(work, touched, True, 100, docs, scores)
+        assert not work.any()
+        results.append(sorted(zip((-scores[:count]).tolist(), docs[:count].tolist(), strict=True)))
+    want = sorted((-acc[d], d) for d in np.flatnonzero(acc))[:100]
+    assert results[0] == results[1] == [(float(s), int(d)) for s, d in want]
