@@ -815,4 +815,8 @@ def answer_question(
         best.confidence,
         best.hit.index,
     )
+    if all(h.index != best.hit.index for h in hits):
+        # a credit line or a headline found outside the best passages: its passage is
+        # listed too, so the answer has a numbered source
+        result.hits = [*hits, best.hit]
     return result

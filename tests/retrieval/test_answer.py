@@ -312,13 +312,21 @@ def test_asked_who_wrote_it_the_credit_line_answers_wherever_it_stands() -> None
         "On May 4, at the Maker Festival in Hangzhou, Li Na, president of Nimbus Cloud, "
         "said the secret of the platform is its service culture."
     ]
-    talk += [f"Li Na described the platform's {n} culture at length." for n in range(2, 14)]
+    talk += [
+        f"Li Na described the platform's culture number {n} at the Maker Festival, and how "
+        "the team keeps its promises to the sellers and buyers who rely on it every day, "
+        "in good years and bad ones, and what the company owes to the small shops."
+        for n in range(2, 30)
+    ]
     talk.append("Customers gave the team direction and strength. (Wang Fang)")
     document = Document("talk", "Li Na on Nimbus", tuple(talk), "g3", ("(Wang Fang)",))
     index = build_index([document, *GATES])
     result = answer_question(index, "Who wrote the report on Li Na's Maker Festival talk?")
     assert result.answer is not None, result.reason
     assert "Wang Fang" in result.answer.text
+    # its passage is among the numbered sources, first
+    assert result.answer_source() == 1
+    assert "(Wang Fang)" in result.sources()[0].passage.text
 
 
 @pytest.mark.parametrize(
