@@ -695,7 +695,12 @@ class Reading:
         text = self.question
         for typed, spelled in self.terms.corrections.items():
             text = re.sub(rf"\b{re.escape(typed)}\b", spelled, text, flags=re.IGNORECASE)
-        return f"{text} ({'; '.join(self.aliases)})" if self.aliases else text
+        return _with_aliases(text, self.aliases)
+
+
+def _with_aliases(text: str, aliases: list[str]) -> str:
+    """A question as searched and embedded: the aliases added in brackets."""
+    return f"{text} ({'; '.join(aliases)})" if aliases else text
 
 
 def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
@@ -708,9 +713,9 @@ def read_question(index: Index, question: str, synonyms: Synonyms | None = None)
         for alias in groups.expansions(question)
         if all(index.engine.doc_freq(t) > 0 for t in tokenize(alias))
     ]
-    searched = f"{question} ({'; '.join(aliases)})" if aliases else question
     # the words of the groups are names, spelled as the person asking knows them
-    return Reading(question, groups, aliases, index.query_terms(searched, groups.words))
+    terms = index.query_terms(_with_aliases(question, aliases), groups.words)
+    return Reading(question, groups, aliases, terms)
 
 
 def embed_question(reading: Reading) -> np.ndarray:

@@ -6,8 +6,8 @@ passages), so "custmers" finds "customers". Only a word that is no word at all i
 corrected so: one of the dictionary's (the English words the embedding model knows
 whole) is at most taken back to the indexed word it inflects ("smaller" to "small",
 "known" to "know"), so "devices" does not become "services", nor "writer" "writes";
-a name of the synonym groups is kept as typed. A word that is not corrected and is not in the
-index is unknown: answering uses that to say "the articles never mention ...".
+a name of the synonym groups is kept as typed. A word that is not corrected and is not
+in the index is unknown: answering uses that to say "the articles never mention ...".
 """
 
 from __future__ import annotations
