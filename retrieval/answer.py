@@ -209,10 +209,12 @@ _PERCENT = re.compile(r"\d(?:[.,]\d+)?\s*(?:%|percent\b|per cent\b)", re.I)
 _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I), _AGE.search),
     (
-        re.compile(r"\bhow long\b|\bfor how many (?:years|months|days)\b", re.I),
         re.compile(
-            rf"\b(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten)\s+{_UNIT}\b", re.I
-        ).search,
+            r"\bhow long\b|\bfor how many (?:years|months|days)\b"
+            r"|\b(?:what|which) (?:time ?span|time ?frame|period|stretch)\b",
+            re.I,
+        ),
+        re.compile(rf"\b(?:\d+|a|{_NUMBER_WORDS})\s+{_UNIT}\b", re.I).search,
     ),
     (
         re.compile(
@@ -517,8 +519,14 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         row: list[_Sentence] = []
         has_title = hit.passage.position == 0 and sentences[0] == hit.passage.title.strip()
         # (a title that opens the text counts as the headline too)
+        paragraph: set[str] = set()  # terms of the paragraph's sentences so far
+        at = 0
         for n, sentence in enumerate(sentences):
             terms = terms_of[n]
+            found = hit.passage.text.find(sentence, at)
+            if found < 0 or "\n" in hit.passage.text[at:found]:
+                paragraph = set()
+            at = max(at, found + len(sentence)) if found >= 0 else at
             lexical = sum(w for t, w in q.weights.items() if t in terms)
             lexical += 0.3 * sum(w for t, w in q.weights.items() if t in title_terms - terms)
             confidence = (
@@ -530,8 +538,10 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
             # asked who wrote it, the article's credit line comes first among the
             # sentences that fit (see answer_question)
             credit = bool(q.bylines) and any(b in sentence for b in q.bylines)
-            # A name may stand in the sentence before ("He ...") or in the title.
-            about = terms | (terms_of[n - 1] if n else set()) | title_terms
+            # A name may stand in the sentence before ("He ..."), earlier in the
+            # paragraph, or in the title.
+            about = terms | (terms_of[n - 1] if n else set()) | paragraph | title_terms
+            paragraph |= terms
             # A typed fact must be about what the question names: a date, number or
             # amount is taken only from a sentence (or the one before it) that names one
             # of the question's names, in an article that names them all.

@@ -388,6 +388,46 @@ def test_an_age_or_a_difference_of_ages_answers_an_age_question(
     assert test(sentence) is holds
 
 
+def test_a_typed_fact_may_name_its_subject_earlier_in_the_paragraph() -> None:
+    """ "Ma said ... I will ... In the next ten to twenty years, ...": the duration is
+    Chen Lu's though its sentence, and the one before it, never name her; and "over
+    what time span" asks for a duration, not a date."""
+    talk = Document(
+        "talk",
+        "Harbour talk",
+        (
+            "Wang Fang runs the harbour lab in Ningbo.",
+            "Recently, Chen Lu mentioned in a speech that she would start again in shipping. "
+            "The real change lies in the docks. In the next ten to twenty years, automation "
+            "will transform every harbour crane.",
+        ),
+        "g4",
+    )
+    index = build_index([talk, *GATES])
+    question = "over what time span does chen lu expect automation to transform the cranes"
+    result = answer_question(index, question)
+    assert result.answer is not None, result.reason
+    assert "ten to twenty years" in result.answer.text
+    # asked of the person named in another paragraph, it does not answer
+    other = answer_question(index, "over what time span does wang fang expect cranes to change")
+    assert other.answer is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        ("over what time span will the docks change", "In the next ten to twenty years.", True),
+        ("over what period will the docks change", "Within three decades, they will.", True),
+        ("over what time span will the docks change", "On May 4, 2023, they changed.", False),
+        ("what time did the docks open", "On May 4, 2023, they opened.", True),
+    ],
+)
+def test_a_time_span_is_a_duration_not_a_date(question: str, sentence: str, holds: bool) -> None:
+    test = _answer_test(question)
+    assert test is not None
+    assert bool(test(sentence)) is holds
+
+
 def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index: Index) -> None:
     # "reset" is in the articles ("turn over and reset to zero"), an iphone is not
     result = answer_question(seed_index, "how do i reset an iphone")
