@@ -205,6 +205,13 @@ _AGE = re.compile(
 )
 _PERCENT = re.compile(r"\d(?:[.,]\d+)?\s*(?:%|percent\b|per cent\b)", re.I)
 
+# A post someone holds: the words of job titles in English news.
+_ROLE = re.compile(
+    r"\b(?:president|chairman|chairwoman|chair|ceo|cto|cfo|coo|cpo|cmo|chief|officer"
+    r"|director|head|manager|executive|founder|co-founder|partner|editor|reporter"
+    r"|secretary|minister|governor|mayor|leader|boss|vp)\b|\bin charge of\b",
+    re.I,
+)
 # Question patterns and the sentence patterns that answer them, most specific first.
 _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I), _AGE.search),
@@ -239,6 +246,12 @@ _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
         _DATE.search,
     ),
     (re.compile(r"\bhow many\b|\bwhat number\b", re.I), _NUMBER.search),
+    (
+        re.compile(
+            r"\bjob title\b|\bwhat (?:job|position|post)\b|['’]s? (?:job|title|position)\b", re.I
+        ),
+        _ROLE.search,
+    ),
 ]
 _ASKS_PERSON = re.compile(r"^\W*(?:who|whom)\b|\bwhich (?:person|people|executive)\b", re.I)
 # "Who founded ...?", "who replaced ...?": the answer names someone; "who is X?" instead
@@ -264,6 +277,7 @@ _KEYWORD_KINDS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (re.compile(r"\b(?:birthday|bday|birth\s*date|date of birth)\b", re.I), _has_birth_date),
     (re.compile(r"\b(?:date|founding date)\b", re.I), _DATE.search),
     (re.compile(r"\b(?:age)\b", re.I), _AGE.search),
+    (re.compile(r"\b(?:job|title|position|post|role)\b", re.I), _ROLE.search),
     (re.compile(r"\bmarket share\b|\bpercent(?:age)?\b", re.I), _PERCENT.search),
     (
         re.compile(
@@ -610,7 +624,8 @@ _POSSESSED = re.compile(r"\b[\w-]+(?:['’]s|s['’])\s+([^\W\d_]+)\W*$")
 def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
     """Capitalised names in the question that the articles never mention (a question
     typed in lower case is judged by its confidence instead), and, in "who is X's Y?"
-    or the keywords "X's Y", a Y they never mention."""
+    or the keywords "X's Y", a Y they never mention (unless Y is the kind of fact asked,
+    "li na's title": a sentence holding one answers)."""
     unknown = set(terms.unknown)
     names: list[str] = []
     for match in _NAME_WORD.finditer(question.strip()):
@@ -623,6 +638,7 @@ def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
     if (identity or not _QUESTION_WORD.match(question)) and (
         (possessed := _POSSESSED.search(subject))
         and all(w in unknown for w in surface_words(possessed.group(1)))
+        and _answer_test(question) is None
     ):
         names.append(subject)
     return names

@@ -413,6 +413,24 @@ def test_a_typed_fact_may_name_its_subject_earlier_in_the_paragraph() -> None:
     assert other.answer is None
 
 
+@pytest.mark.parametrize("question", ["li na job title", "what is li na's title?"])
+def test_asked_for_a_post_the_sentence_naming_it_answers(question: str) -> None:
+    """A sentence about the person that names no post does not answer "job title"."""
+    people = Document(
+        "people",
+        "Nimbus people",
+        (
+            "Li Na says her job title matters less than the job: Li Na sells to "
+            "governments and Li Na closes big orders.",
+            "Nimbus Cloud Chief Commercial Officer Li Na left the company.",
+        ),
+        "g5",
+    )
+    result = answer_question(build_index([people, *GATES]), question)
+    assert result.answer is not None, result.reason
+    assert "Chief Commercial Officer" in result.answer.text
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "holds"),
     [
