@@ -534,12 +534,13 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         has_title = hit.passage.position == 0 and sentences[0] == hit.passage.title.strip()
         # (a title that opens the text counts as the headline too)
         paragraph: set[str] = set()  # terms of the paragraph's sentences so far
+        paragraph_periods: set[str] = set()  # and the periods they name
         at = 0
         for n, sentence in enumerate(sentences):
             terms = terms_of[n]
             found = hit.passage.text.find(sentence, at)
             if found < 0 or "\n" in hit.passage.text[at:found]:
-                paragraph = set()
+                paragraph, paragraph_periods = set(), set()
             at = max(at, found + len(sentence)) if found >= 0 else at
             lexical = sum(w for t, w in q.weights.items() if t in terms)
             lexical += 0.3 * sum(w for t, w in q.weights.items() if t in title_terms - terms)
@@ -553,13 +554,17 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
             # sentences that fit (see answer_question)
             credit = bool(q.bylines) and any(b in sentence for b in q.bylines)
             # A name may stand in the sentence before ("He ..."), earlier in the
-            # paragraph, or in the title.
+            # paragraph, or in the title; so may the period asked about ("In February
+            # 1999, ... In the end, they pooled 500,000").
             about = terms | (terms_of[n - 1] if n else set()) | paragraph | title_terms
             paragraph |= terms
+            periods = _periods(sentence) if q.periods else set()
+            in_period = q.periods <= periods | paragraph_periods
+            paragraph_periods |= periods
             # A typed fact must be about what the question names: a date, number or
-            # amount is taken only from a sentence (or the one before it) that names one
+            # amount is taken only from a sentence that names (or follows, as above) one
             # of the question's names, in an article that names them all.
-            fits = q.periods <= _periods(sentence) and (
+            fits = in_period and (
                 q.test is None
                 or (
                     q.test(sentence)

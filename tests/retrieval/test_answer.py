@@ -413,6 +413,30 @@ def test_a_typed_fact_may_name_its_subject_earlier_in_the_paragraph() -> None:
     assert other.answer is None
 
 
+@pytest.mark.parametrize(("year", "answered"), [("2001", True), ("2005", False)])
+def test_the_period_asked_about_may_be_named_earlier_in_the_paragraph(
+    year: str, answered: bool
+) -> None:
+    history = Document(
+        "history",
+        "How Stratus began",
+        (
+            "In March 2001, Chen Lu and five others met in a flat in Ningbo. Everyone took "
+            "shares. In the end, they pooled 300,000, and Stratus was established.",
+        ),
+        "g6",
+    )
+    index = build_index([history, *GATES])
+    result = answer_question(
+        index, f"how much money did the founders pool to start stratus in {year}"
+    )
+    if answered:
+        assert result.answer is not None, result.reason
+        assert "300,000" in result.answer.text
+    else:
+        assert result.answer is None, result.answer
+
+
 @pytest.mark.parametrize("question", ["li na job title", "what is li na's title?"])
 def test_asked_for_a_post_the_sentence_naming_it_answers(question: str) -> None:
     """A sentence about the person that names no post does not answer "job title"."""
