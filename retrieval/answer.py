@@ -212,8 +212,21 @@ _ROLE = re.compile(
     r"|secretary|minister|governor|mayor|leader|boss|vp)\b|\bin charge of\b",
     re.I,
 )
+# Asked where someone is from, a sentence saying where they were born or grew up (not
+# "where does wu's nickname come from?", which asks of a thing).
+_ASKS_BIRTHPLACE = re.compile(
+    r"\bwhere\b(?:(?!['’]s\b).)*\b(?:born|from)\b|\bhome ?town\b|\bbirth ?place\b"
+    r"|\bplace of birth\b|\b(?:originally|hails?) from\b|\bnative of\b",
+    re.I,
+)
+_BIRTHPLACE = re.compile(
+    r"\bborn (?:in|at)\b|\bnative of\b|\bhome ?town\b|\bbirth ?place\b|\bhails? from\b"
+    r"|\bgrew up in\b|\boriginally from\b|\bcomes? from\b",
+    re.I,
+)
 # Question patterns and the sentence patterns that answer them, most specific first.
 _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
+    (_ASKS_BIRTHPLACE, _BIRTHPLACE.search),
     (re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I), _AGE.search),
     (
         re.compile(
@@ -518,6 +531,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
     total_weight = sum(q.weights.values()) or 1.0
     top_fused = max((h.fused for h in hits), default=0.0) or 1.0
     scored: list[list[_Sentence]] = []
+    asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", q.text)}
     index.sentences.embed([h.index for h in hits], index.passage_sentences)
     for hit in hits:
         sentences = index.passage_sentences(hit.index)
@@ -554,9 +568,13 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
             # sentences that fit (see answer_question)
             credit = bool(q.bylines) and any(b in sentence for b in q.bylines)
             # A name may stand in the sentence before ("He ..."), earlier in the
-            # paragraph, or in the title; so may the period asked about ("In February
-            # 1999, ... In the end, they pooled 500,000").
-            about = terms | (terms_of[n - 1] if n else set()) | paragraph | title_terms
+            # paragraph (unless the sentence names someone else: "Wang Fang was born
+            # in ..." is not about the Chen Lu of the sentence before), or in the title;
+            # so may the period asked about ("In February 1999, ... In the end, they
+            # pooled 500,000").
+            about = terms | title_terms
+            if q.test is not None and not _names_someone_new(sentence, asked):
+                about |= (terms_of[n - 1] if n else set()) | paragraph
             paragraph |= terms
             periods = _periods(sentence) if q.periods else set()
             in_period = q.periods <= periods | paragraph_periods

@@ -413,6 +413,40 @@ def test_a_typed_fact_may_name_its_subject_earlier_in_the_paragraph() -> None:
     assert other.answer is None
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("where was wang fang born", "Ningbo"),
+        ("wang fang hometown", "Ningbo"),
+        ("where was chen lu born", None),  # she is named, her birthplace is not
+        ("which city is chen lu originally from?", None),
+    ],
+)
+def test_asked_where_someone_is_from_only_a_birthplace_answers(
+    question: str, answer: str | None
+) -> None:
+    people = Document(
+        "bios",
+        "Two founders",
+        (
+            "Chen Lu gave way to Wang Fang in the spring. Chen Lu moved to Shanghai.",
+            "Wang Fang was born in Ningbo and studied in Hangzhou.",
+        ),
+        "g7",
+    )
+    result = answer_question(build_index([people, *GATES]), question)
+    if answer is None:
+        assert result.answer is None, result.answer
+    else:
+        assert result.answer is not None, result.reason
+        assert answer in result.answer.text
+
+
+def test_where_a_thing_comes_from_is_not_a_birthplace_question() -> None:
+    test = _answer_test("where does wu's nickname come from")
+    assert test is None or test("It comes from a martial arts novel.")
+
+
 @pytest.mark.parametrize(("year", "answered"), [("2001", True), ("2005", False)])
 def test_the_period_asked_about_may_be_named_earlier_in_the_paragraph(
     year: str, answered: bool
