@@ -196,6 +196,28 @@ def _has_amount(sentence: str) -> bool:
     return False
 
 
+# What an amount measures. Asked for one ("how much profit ..."), a sentence must name
+# it too: a revenue figure is not the profit asked for.
+_MEASURES = [
+    re.compile(rf"\b(?:{words})\b", re.I)
+    for words in (
+        r"profits?|net income|earnings|net loss(?:es)?|loss(?:es)?",
+        r"revenues?|turnover|sales|gmv",
+        r"valu(?:e|ed|ation)|worth|market cap(?:italization|italisation)?",
+        r"salary|salaries|paid|pay|compensation|wages?",
+        r"prices?|costs?|spent|spend",
+    )
+]
+
+
+def _amount_test(question: str) -> Callable[[str], bool]:
+    """A test that a sentence states an amount of what the question asks for."""
+    asked = [measure for measure in _MEASURES if measure.search(question)]
+    if not asked:
+        return _has_amount
+    return lambda sentence: _has_amount(sentence) and any(m.search(sentence) for m in asked)
+
+
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)"
 # An age, or a difference of ages ("11 years younger than him").
@@ -246,7 +268,9 @@ _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (
         re.compile(
             r"\bhow much\b(?!\s+(?:time|longer|older|bigger|larger|more|less)\b)"
-            r"|\bwhat (?:amount|revenue|price|cost|valuation|salary|profit|turnover)\b",
+            r"|\bwhat (?:amount|revenue|price|cost|valuation|salary|profit|turnover)\b"
+            r"|\bvalued at\b|\bmarket (?:cap|value)\b"
+            r"|^\W*what\b.*\b(?:revenue|turnover|profit|valuation|salary)s?\b",
             re.I,
         ),
         _has_amount,
@@ -294,7 +318,8 @@ _KEYWORD_KINDS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (re.compile(r"\bmarket share\b|\bpercent(?:age)?\b", re.I), _PERCENT.search),
     (
         re.compile(
-            r"\b(?:revenue|turnover|profits?|income|valuation|valued|worth|gmv|salary|pay|price)\b",
+            r"\b(?:revenue|turnover|profits?|income|valuation|valued|worth|gmv|salary|pay|price)\b"
+            r"|\bmarket (?:cap|value)\b",
             re.I,
         ),
         _has_amount,
@@ -382,6 +407,8 @@ def _answer_test(
         return _has_birth_date
     for asks, holds in _EXPECTS:
         if asks.search(question):
+            if holds is _has_amount:
+                return _amount_test(question)
             return lambda sentence, holds=holds: bool(holds(sentence))
     if _ASKS_DOER.search(question):
         asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", question)}
@@ -390,6 +417,8 @@ def _answer_test(
         # A query of keywords names the kind of fact it wants ("jack ma birthday").
         for names_kind, holds in _KEYWORD_KINDS:
             if names_kind.search(question):
+                if holds is _has_amount:
+                    return _amount_test(question)
                 return lambda sentence, holds=holds: bool(holds(sentence))
     return None
 

@@ -340,6 +340,10 @@ def test_asked_who_wrote_it_the_credit_line_answers_wherever_it_stands() -> None
         "who is Chen Lu's wife?",  # the wife is never mentioned
         "chen lu's wife",  # the same, typed as keywords
         "nimbus founder birthday",  # no date for it
+        "how much profit did nimbus cloud make in q2 fy2024",  # revenue is not profit
+        "what was nimbus cloud's net profit in the second quarter of fiscal 2024",
+        "what is nimbus cloud valued at",
+        "nimbus cloud market value",
     ],
 )
 def test_the_subject_is_there_but_not_the_fact_so_it_abstains(
@@ -499,6 +503,25 @@ def test_asked_for_a_post_the_sentence_naming_it_answers(question: str) -> None:
     ],
 )
 def test_a_time_span_is_a_duration_not_a_date(question: str, sentence: str, holds: bool) -> None:
+    test = _answer_test(question)
+    assert test is not None
+    assert bool(test(sentence)) is holds
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        ("how much profit did nimbus make", "Nimbus made a net profit of 3 billion yuan.", True),
+        ("how much profit did nimbus make", "Nimbus's revenue was 27.6 billion yuan.", False),
+        ("what is nimbus valued at", "Nimbus was valued at 40 billion yuan.", True),
+        ("nimbus market cap", "Its market value passed 40 billion dollars.", True),
+        ("nimbus turnover", "Nimbus's sales were 9 billion yuan.", True),
+        ("how much money did they pool", "In the end, they pooled 500,000.", True),
+    ],
+)
+def test_an_amount_answers_only_when_it_measures_what_is_asked(
+    question: str, sentence: str, holds: bool
+) -> None:
     test = _answer_test(question)
     assert test is not None
     assert bool(test(sentence)) is holds
