@@ -29,7 +29,7 @@ import numpy as np
 
 from retrieval.index import Hit, Index, QueryTerms
 from retrieval.passages import leads_with_title
-from retrieval.semantic import encoder
+from retrieval.semantic import dictionary, encoder
 from retrieval.synonyms import Synonyms, phrase_key
 from retrieval.text import STOP_WORDS, stem, surface_words, tokenize
 
@@ -669,6 +669,7 @@ def _says(name: list[frozenset[str]], terms: set[str]) -> bool:
     return any(way <= terms for way in name)
 
 
+_POSSESSOR = re.compile(r"\b([^\W\d_][\w-]*)(?:['’]s\b|s['’](?=\s))")
 # "Who is Jack Ma's wife?": the identity of a thing named by a possessive.
 _POSSESSED = re.compile(r"\b[\w-]+(?:['’]s|s['’])\s+([^\W\d_]+)\W*$")
 
@@ -683,6 +684,17 @@ def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
     for match in _NAME_WORD.finditer(question.strip()):
         words = list(surface_words(match.group(1)))
         if words and all(w in unknown for w in words):
+            names.append(match.group(1))
+    # a possessor that is no English word is a name however it is typed: "who is
+    # lazada's ceo" (but "in the author's view" names nobody)
+    for match in _POSSESSOR.finditer(question):
+        words = list(surface_words(match.group(1)))
+        if (
+            words
+            and all(w in unknown for w in words)
+            and match.group(1) not in names
+            and not any(w in dictionary() for w in words)
+        ):
             names.append(match.group(1))
     # "jack ma's wife" typed as keywords asks what "who is jack ma's wife?" does
     identity = _ASKS_IDENTITY.match(question)

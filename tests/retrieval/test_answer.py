@@ -156,6 +156,18 @@ def test_abstention_names_what_the_articles_never_mention(seed_index: Index) -> 
     assert "Tesla" in result.reason
 
 
+def test_an_unknown_possessor_typed_in_lower_case_is_a_name_never_mentioned(
+    gate_index: Index,
+) -> None:
+    result = answer_question(gate_index, "who is zorbix's ceo rn")
+    assert result.answer is None
+    assert "zorbix" in result.reason
+    # a common noun is no name: the question is judged on its merits
+    result = answer_question(gate_index, "what was nimbus cloud's revenue, in the author's view")
+    assert "author" not in result.reason
+    assert result.answer is not None and "27.6 billion" in result.answer.text
+
+
 @pytest.mark.parametrize(
     ("question", "fact"),
     [
