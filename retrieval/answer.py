@@ -260,7 +260,8 @@ _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     ),
     (
         re.compile(
-            r"\bwhat (?:share|percentage|percent|proportion|rate)\b|\bhow fast\b|\bmarket share\b",
+            r"\bwhat (?:share|percentage|percent|proportion|rate)\b|\bwhat %"
+            r"|\bhow fast\b|\bmarket share\b|\b(?:percentage|%) stake\b",
             re.I,
         ),
         _PERCENT.search,

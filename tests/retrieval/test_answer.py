@@ -529,6 +529,8 @@ def test_a_time_span_is_a_duration_not_a_date(question: str, sentence: str, hold
         ("nimbus market cap", "Its market value passed 40 billion dollars.", True),
         ("nimbus turnover", "Nimbus's sales were 9 billion yuan.", True),
         ("how much money did they pool", "In the end, they pooled 500,000.", True),
+        ("what % stake did chen lu get", "Chen Lu took a 5% stake.", True),
+        ("what % stake did chen lu get", "Chen Lu put in 500,000 yuan.", False),
     ],
 )
 def test_an_amount_answers_only_when_it_measures_what_is_asked(
