@@ -348,8 +348,18 @@ _ASKS_TITLE = re.compile(
     r"\b(?:headline|title) of\b|\bwhat(?:'s| is) the (?:headline|title)\b", re.I
 )
 _ASKS_AUTHOR = re.compile(
-    r"\bwho (?:wrote|authored|reported|edited)\b|\b(?:author|reporter|byline|written by)\b", re.I
+    r"\bwho (?:wrote|authored|reported|edited)\b|\b(?:author|reporter|byline|written by)\b"
+    r"|\beditor\b",
+    re.I,
 )
+_EDIT = re.compile(r"\bedit", re.I)
+
+
+def _asked_credits(question: str, bylines: tuple[str, ...]) -> frozenset[str]:
+    """The credit lines that answer who wrote (or, asked so, who edited) an article."""
+    asks_editor = bool(_EDIT.search(question))
+    chosen = [b for b in bylines if bool(_EDIT.search(b)) == asks_editor]
+    return frozenset(chosen or bylines)
 
 
 @lru_cache(maxsize=50_000)
@@ -875,7 +885,7 @@ def answer_question(
     candidates = list(hits)
     if _ASKS_AUTHOR.search(question):
         doc = index.document(hits[0].passage.doc_id)
-        q.bylines = frozenset(doc.bylines if doc else ())
+        q.bylines = _asked_credits(question, doc.bylines if doc else ())
         seen = {h.index for h in hits}
         candidates.extend(h for h in _credit_hits(index, hits[0]) if h.index not in seen)
     if q.wants_title:  # every article's headline is a candidate

@@ -190,7 +190,8 @@ def _is_prose(line: str) -> bool:
 # --- bylines ------------------------------------------------------------------------
 
 _BYLINE_LINE = re.compile(
-    r"^(?:text|by|written by|author|reporter|editor|edited by|compiled by)\s*[|:｜]?\s+\S",
+    r"^(?:text|by|written by|author|reporter|editor|edited by|compiled by)"
+    r"(?:\s*[|:｜]\s*|\s+)\S",
     re.IGNORECASE,
 )
 _TRAILING_CREDIT = re.compile(r"\((?:[A-Z][a-z]+)(?: [A-Z][a-z]+){1,3}\)$")

@@ -342,6 +342,32 @@ def test_asked_who_wrote_it_the_credit_line_answers_wherever_it_stands() -> None
 
 
 @pytest.mark.parametrize(
+    ("question", "credit"),
+    [
+        ("who edited the report on li na's talk?", "Li Wei"),
+        ("who wrote the report on li na's talk?", "Wang Fang"),
+    ],
+)
+def test_asked_who_edited_the_editor_answers_and_asked_who_wrote_the_writer(
+    question: str, credit: str
+) -> None:
+    talk = Document(
+        "talk",
+        "Li Na on Nimbus",
+        (
+            "Reporter Wang Fang",
+            "Editor|Li Wei",
+            "On May 4, at the Maker Festival, Li Na, president of Nimbus Cloud, gave a talk.",
+        ),
+        "g8",
+        ("Reporter Wang Fang", "Editor|Li Wei"),
+    )
+    result = answer_question(build_index([talk, *GATES]), question)
+    assert result.answer is not None, result.reason
+    assert credit in result.answer.text
+
+
+@pytest.mark.parametrize(
     "question",
     [
         "What was Nimbus Cloud's revenue in the first quarter of fiscal 2024?",  # other period

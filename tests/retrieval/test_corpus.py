@@ -222,6 +222,14 @@ def test_clean_article_title_paragraphs_and_byline() -> None:
     assert bylines == ["By Jane Roe"]
 
 
+@pytest.mark.parametrize(
+    "line", ["Editor|Li Wei", "Editor | Li Wei", "Text｜Zhang San", "By Jane Roe"]
+)
+def test_credit_lines_are_read_with_or_without_spaces_around_the_separator(line: str) -> None:
+    raw = f"Harbour bridge reopens\n\n{line}\n\nThe harbour bridge reopened on Sunday.\n"
+    assert clean_article(raw)[2] == [line]
+
+
 def test_article_starting_with_prose_gets_its_first_sentence_as_title() -> None:
     raw = (
         "The harbour bridge reopened on Sunday after a two-year repair that cost the city far "
