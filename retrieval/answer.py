@@ -206,16 +206,20 @@ _MEASURES = [
         r"valu(?:e|ed|ation)|worth|market cap(?:italization|italisation)?",
         r"salary|salaries|paid|pay|compensation|wages?",
         r"prices?|costs?|spent|spend",
+        r"market shares?|stakes?|holdings?",
+        r"grow(?:th|s|n|ing)?|increase[sd]?|rise|rose|declin(?:e|ed|ing)|fell|drop(?:ped)?",
     )
 ]
 
 
-def _amount_test(question: str) -> Callable[[str], bool]:
-    """A test that a sentence states an amount of what the question asks for."""
+def _measured(question: str, holds: Callable[[str], object]) -> Callable[[str], bool]:
+    """A test that a sentence holds an amount or a share (holds) of what the question
+    asks for: "how much profit" is not answered by a revenue, nor "what's its market
+    share" by a growth rate."""
     asked = [measure for measure in _MEASURES if measure.search(question)]
-    if not asked:
-        return _has_amount
-    return lambda sentence: _has_amount(sentence) and any(m.search(sentence) for m in asked)
+    return lambda sentence: (
+        bool(holds(sentence)) and (not asked or any(m.search(sentence) for m in asked))
+    )
 
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
@@ -326,6 +330,8 @@ _KEYWORD_KINDS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
         _has_amount,
     ),
 ]
+# the kinds of fact that measure something
+_MEASURABLE = (_has_amount, _PERCENT.search)
 # "Who is Dai Shan?", "What is Guofutong?", "Is e-commerce still ...?": the answer states
 # something of the subject, so the subject is followed by a verb or an appositive.
 _ASKS_IDENTITY = re.compile(r"^\W*(?:who|what)\s+(?:is|was|are|were)\s+(?P<subject>.+?)\W*$", re.I)
@@ -418,8 +424,8 @@ def _answer_test(
         return _has_birth_date
     for asks, holds in _EXPECTS:
         if asks.search(question):
-            if holds is _has_amount:
-                return _amount_test(question)
+            if holds in _MEASURABLE:
+                return _measured(question, holds)
             return lambda sentence, holds=holds: bool(holds(sentence))
     if _ASKS_DOER.search(question):
         asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", question)}
@@ -428,8 +434,8 @@ def _answer_test(
         # A query of keywords names the kind of fact it wants ("jack ma birthday").
         for names_kind, holds in _KEYWORD_KINDS:
             if names_kind.search(question):
-                if holds is _has_amount:
-                    return _amount_test(question)
+                if holds in _MEASURABLE:
+                    return _measured(question, holds)
                 return lambda sentence, holds=holds: bool(holds(sentence))
     return None
 

@@ -557,6 +557,8 @@ def test_a_time_span_is_a_duration_not_a_date(question: str, sentence: str, hold
         ("how much money did they pool", "In the end, they pooled 500,000.", True),
         ("what % stake did chen lu get", "Chen Lu took a 5% stake.", True),
         ("what % stake did chen lu get", "Chen Lu put in 500,000 yuan.", False),
+        ("what's nimbus's market share", "Nimbus holds a 30% market share.", True),
+        ("what's nimbus's market share", "Its revenue grew 2% on the year.", False),
     ],
 )
 def test_an_amount_answers_only_when_it_measures_what_is_asked(
