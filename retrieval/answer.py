@@ -440,11 +440,24 @@ def _answer_test(
     return None
 
 
+# Words that make a run of capitalised words an organisation, a place or a title rather
+# than a person ("Alibaba Cloud", "Zhejiang University of Technology", "Chief Officer").
+_NOT_A_PERSON = frozenset(
+    """cloud group company corporation corp inc ltd limited holdings technology technologies
+    university college school institute ministry bank fund capital ventures network
+    networks news daily times post media press association committee council department
+    bureau office conference festival forum summit exchange market city province county
+    street road park lake river mountain chief officer president director executive
+    chairman manager editor reporter minister""".split()
+)
+
+
 def _names_someone_new(sentence: str, asked: set[str]) -> bool:
     """Whether a sentence names a person (two capitalised words, or Mr./Ms. and one)
     that the question does not."""
     for name in _PERSON.findall(sentence):
-        if not {w.casefold() for w in re.findall(r"[^\W\d_]+", name)} & asked:
+        words = {w.casefold() for w in re.findall(r"[^\W\d_]+", name)}
+        if not words & asked and not words & _NOT_A_PERSON:
             return True
     return False
 

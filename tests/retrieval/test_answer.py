@@ -569,6 +569,22 @@ def test_an_amount_answers_only_when_it_measures_what_is_asked(
     assert bool(test(sentence)) is holds
 
 
+@pytest.mark.parametrize(
+    ("sentence", "holds"),
+    [
+        ("Nimbus Cloud Chief Officer Chen Lu said goodbye to Nimbus Cloud.", False),
+        ("She studied at Ningbo University of Technology.", False),
+        ("Wang Fang took over from Chen Lu.", True),
+    ],
+)
+def test_asked_who_did_something_a_company_or_a_title_is_not_a_new_person(
+    sentence: str, holds: bool
+) -> None:
+    test = _answer_test("who replaced chen lu as chief officer")
+    assert test is not None
+    assert bool(test(sentence)) is holds
+
+
 def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index: Index) -> None:
     # "reset" is in the articles ("turn over and reset to zero"), an iphone is not
     result = answer_question(seed_index, "how do i reset an iphone")
