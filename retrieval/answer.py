@@ -452,6 +452,15 @@ _NOT_A_PERSON = frozenset(
 )
 
 
+_NOT_A_PERSON_TERMS = frozenset(stem(w) for w in _NOT_A_PERSON)
+
+
+def _is_person(name: list[frozenset[str]]) -> bool:
+    """Whether a name of the question (its ways as index terms) is a person's: two words
+    or more, none of them a company's, a place's or a post's."""
+    return any(len(way) >= 2 and not way & _NOT_A_PERSON_TERMS for way in name)
+
+
 def _names_someone_new(sentence: str, asked: set[str]) -> bool:
     """Whether a sentence names a person (two capitalised words, or Mr./Ms. and one)
     that the question does not."""
@@ -591,6 +600,9 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
     top_fused = max((h.fused for h in hits), default=0.0) or 1.0
     scored: list[list[_Sentence]] = []
     asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", q.text)}
+    # a typed fact is about one of the people the question names, if it names any
+    # ("when did cai yinghua join alibaba": not a date of Alibaba's), else of its names
+    about_any = [name for name in q.names if _is_person(name)] or q.names
     index.sentences.embed([h.index for h in hits], index.passage_sentences)
     for hit in hits:
         sentences = index.passage_sentences(hit.index)
@@ -645,7 +657,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
                 q.test is None
                 or (
                     q.test(sentence)
-                    and (not q.names or any(_says(name, about) for name in q.names))
+                    and (not about_any or any(_says(name, about) for name in about_any))
                     and all(_says(name, article) for name in q.names)
                 )
             )

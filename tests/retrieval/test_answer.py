@@ -585,6 +585,35 @@ def test_asked_who_did_something_a_company_or_a_title_is_not_a_new_person(
     assert bool(test(sentence)) is holds
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("when was stratus cloud set up", "May 4, 2001"),
+        ("when did chen lu join stratus cloud", None),  # the date is the company's
+        ("when did wang fang join stratus cloud", "June 2, 2010"),
+    ],
+)
+def test_a_date_answers_of_the_person_asked_about_not_of_the_company(
+    question: str, answer: str | None
+) -> None:
+    history = Document(
+        "stratus",
+        "Stratus history",
+        (
+            "Stratus Cloud was set up on May 4, 2001, in Ningbo.",
+            "Chen Lu leads the sales team at Stratus Cloud.",
+            "Wang Fang joined Stratus Cloud on June 2, 2010.",
+        ),
+        "g9",
+    )
+    result = answer_question(build_index([history, *GATES]), question)
+    if answer is None:
+        assert result.answer is None, result.answer
+    else:
+        assert result.answer is not None, result.reason
+        assert answer in result.answer.text
+
+
 def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index: Index) -> None:
     # "reset" is in the articles ("turn over and reset to zero"), an iphone is not
     result = answer_question(seed_index, "how do i reset an iphone")
