@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # Bump when cleaning, passage or tokenizer rules change: old builds are then rebuilt.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 # Ranking: how many passages each signal contributes to the fusion.
 RERANK_DEPTH = 100
 # Without sentence vectors for the whole corpus (see SentenceVectors), how many of the
