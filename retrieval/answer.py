@@ -217,9 +217,16 @@ def _measured(question: str, holds: Callable[[str], object]) -> Callable[[str], 
     asks for: "how much profit" is not answered by a revenue, nor "what's its market
     share" by a growth rate."""
     asked = [measure for measure in _MEASURES if measure.search(question)]
+    # "how much did each of them put in" is not answered by what they pooled together
+    each = bool(_EACH.search(question))
     return lambda sentence: (
-        bool(holds(sentence)) and (not asked or any(m.search(sentence) for m in asked))
+        bool(holds(sentence))
+        and (not asked or any(m.search(sentence) for m in asked))
+        and (not each or bool(_EACH.search(sentence)))
     )
+
+
+_EACH = re.compile(r"\b(?:each|apiece|per (?:person|head|capita|share|employee))\b", re.I)
 
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")

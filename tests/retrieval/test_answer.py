@@ -559,6 +559,8 @@ def test_a_time_span_is_a_duration_not_a_date(question: str, sentence: str, hold
         ("what % stake did chen lu get", "Chen Lu put in 500,000 yuan.", False),
         ("what's nimbus's market share", "Nimbus holds a 30% market share.", True),
         ("what's nimbus's market share", "Its revenue grew 2% on the year.", False),
+        ("how much did each founder put in", "In the end, they pooled 500,000.", False),
+        ("how much did each founder put in", "Each founder put in 20,000 yuan.", True),
     ],
 )
 def test_an_amount_answers_only_when_it_measures_what_is_asked(
