@@ -14,9 +14,10 @@ a directory of high parts and 16-bit low parts.
 
 Queries with one term read the top of its list; short queries sum the postings
 of the passages they touch (``_kernels.accumulate``); longer ones sum every posting
-into a dense accumulator over all passages, reading each term's postings in passage
-order (its bitmap or passage-ordered ids, with the pair ids beside them), and keep the
-best k in a heap (``_kernels.top_k_passage_order``), as bm25s does: with several
+of every passage, reading each term's postings in passage order (its bitmap or
+passage-ordered ids, with the pair ids beside them) one block of passages at a time
+into a cache-sized accumulator, and keep the best k in a heap
+(``_kernels.top_k_passage_order``), as bm25s does: with several
 frequent terms nearly every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
 threshold from partial or seeded exact scores) cost more than it saved in
 measurements at 100k passages. Planning runs in numpy; summing runs in compiled
@@ -112,21 +113,6 @@ class _Scratch(threading.local):
             capacity = min(max(size, 2 * len(array) if array is not None else 0), _SCRATCH_KEEP)
             array = self.arrays[name] = np.empty(capacity, dtype=dtype)
         return array[:size]
-
-    def zeros(self, size: int) -> np.ndarray:
-        """A float64 accumulator of size zeros, kept for this thread; whoever uses it
-        leaves it all zero."""
-        array = self.arrays.get("zeros")
-        if array is None or len(array) != size:
-            array = self.arrays["zeros"] = np.zeros(size)
-        return array
-
-    def table(self, size: int) -> np.ndarray:
-        """A float64 array of size entries kept for this thread, contents undefined."""
-        array = self.arrays.get("table")
-        if array is None or len(array) != size:
-            array = self.arrays["table"] = np.empty(size)
-        return array
 
 
 _scratch = _Scratch()
@@ -426,7 +412,7 @@ class BM25Engine:
         self, tids: np.ndarray, mults: np.ndarray, k: int, least: float = -1.0
     ) -> list[tuple[int, float]] | None:
         """Top k of the given terms (ids and query multiplicities, int64 arrays) by
-        summing every posting into a dense accumulator in passage order (see
+        summing every posting block by block of passages in passage order (see
         _kernels.top_k_passage_order), or None if they have no more than least
         postings. The kernel reads the per-term entries itself and sorts its answer:
         gathering them with numpy, summing the list lengths and sorting with lexsort
@@ -452,9 +438,8 @@ class BM25Engine:
             self._group_highs,
             self._group_starts,
             self._sparse_lows,
+            self._n,
             k,
-            _scratch.zeros(self._n),
-            _scratch.table(len(self._gains)),
             out_docs,
             out_scores,
         )
