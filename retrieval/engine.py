@@ -114,6 +114,21 @@ class _Scratch(threading.local):
             array = self.arrays[name] = np.empty(capacity, dtype=dtype)
         return array[:size]
 
+    def zeros(self, size: int) -> np.ndarray:
+        """A float64 accumulator of size zeros, kept for this thread; whoever uses it
+        leaves it all zero."""
+        array = self.arrays.get("zeros")
+        if array is None or len(array) != size:
+            array = self.arrays["zeros"] = np.zeros(size)
+        return array
+
+    def table(self, size: int) -> np.ndarray:
+        """A float64 array of size entries kept for this thread, contents undefined."""
+        array = self.arrays.get("table")
+        if array is None or len(array) != size:
+            array = self.arrays["table"] = np.empty(size)
+        return array
+
 
 _scratch = _Scratch()
 
@@ -197,6 +212,7 @@ class BM25Engine:
         self._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
         self._search_lists(none, none, 1)
+        self._search_lists(none, none, 100)  # large k on a small index: term order
 
     # ---------------------------------------------------------------- lookups
 
@@ -413,19 +429,17 @@ class BM25Engine:
     ) -> list[tuple[int, float]] | None:
         """Top k of the given terms (ids and query multiplicities, int64 arrays) by
         summing every posting block by block of passages in passage order (see
-        _kernels.top_k_passage_order), or None if they have no more than least
-        postings. The kernel reads the per-term entries itself and sorts its answer:
-        gathering them with numpy, summing the list lengths and sorting with lexsort
+        _kernels.top_k_passage_order; a term at a time for a large k on a small index,
+        _kernels.top_k_term_order), or None if they have no more than least postings.
+        The kernel reads the per-term entries itself and sorts its answer: gathering
+        them with numpy, summing the list lengths and sorting with lexsort
         cost 15-20 us of a 0.2 ms query."""
-        from retrieval._kernels import top_k_passage_order
+        from retrieval import _kernels
 
         k = min(k, self._n)
         out_docs = _scratch.get("top_docs", k, np.int64)
         out_scores = _scratch.get("top_scores", k, np.float64)
-        found = top_k_passage_order(
-            tids,
-            mults,
-            least,
+        arrays = (
             self._offsets,
             self._run_offsets,
             self._idf,
@@ -438,11 +452,24 @@ class BM25Engine:
             self._group_highs,
             self._group_starts,
             self._sparse_lows,
-            self._n,
-            k,
-            out_docs,
-            out_scores,
         )
+        if k >= _kernels._CHUNK_SELECT_K and self._n <= _kernels._CHUNK_SELECT_PASSAGES:
+            # a small accumulator at large k: see _kernels.top_k_term_order
+            found = _kernels.top_k_term_order(
+                tids,
+                mults,
+                least,
+                *arrays,
+                k,
+                _scratch.zeros(self._n),
+                _scratch.table(len(self._gains)),
+                out_docs,
+                out_scores,
+            )
+        else:
+            found = _kernels.top_k_passage_order(
+                tids, mults, least, *arrays, self._n, k, out_docs, out_scores
+            )
         if found < 0:
             return None
         return list(zip(out_docs[:found].tolist(), out_scores[:found].tolist(), strict=True))
@@ -665,6 +692,7 @@ def compile_kernels() -> None:
         engine._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
         engine._search_lists(none, none, 1)
+        engine._search_lists(none, none, 64)  # term order: large k, small index
 
 
 if __name__ == "__main__":

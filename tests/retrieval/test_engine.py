@@ -309,6 +309,27 @@ def test_load_reads_the_mapped_files_ahead(engine, tmp_path, monkeypatch):
     assert loaded.search(QUERIES[0], 10) == engine.search(QUERIES[0], 10)
 
 
+def test_large_accumulators_select_by_heap_with_the_same_answer(monkeypatch):
+    """Beyond _CHUNK_SELECT_PASSAGES the best k are selected with the heap alone: the
+    same passages and scores (ties to the lower passage) as selecting by chunk maxima."""
+    from retrieval import _kernels
+
+    rng = np.random.default_rng(3)
+    acc = np.round(rng.random(20_000) * 20) / 4  # many ties, and untouched zeros
+    acc[rng.random(20_000) < 0.3] = 0.0
+    touched = np.zeros(0, dtype=np.uint8)
+    results = []
+    for limit in (_kernels._CHUNK_SELECT_PASSAGES, 0):
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", limit)
+        docs, scores = np.empty(100, np.int64), np.empty(100)
+        work = acc.copy()
+        count = _kernels._select.py_func(work, touched, True, 100, docs, scores)
+        assert not work.any()
+        results.append(sorted(zip((-scores[:count]).tolist(), docs[:count].tolist(), strict=True)))
+    want = sorted((-acc[d], d) for d in np.flatnonzero(acc))[:100]
+    assert results[0] == results[1] == [(float(s), int(d)) for s, d in want]
+
+
 @pytest.mark.parametrize("positive", [True, False])
 def test_blocks_offered_in_turn_select_the_best_k(positive):
     """Offering an accumulator block by block to one heap keeps the k best passages that
@@ -338,6 +359,7 @@ def test_blocks_offered_in_turn_select_the_best_k(positive):
     assert got == [(float(s), int(d)) for s, d in want]
 
 
+@pytest.mark.parametrize("order", ["blocks", "terms"])
 @pytest.mark.parametrize("k", [7, 100, 10**6])
 @pytest.mark.parametrize(
     "query",
@@ -348,12 +370,19 @@ def test_blocks_offered_in_turn_select_the_best_k(positive):
         ["common", "w0", "w115", "rare", "half"],  # floored idf, both kinds of list
     ],
 )
-def test_exhaustive_sums_equal_numpy_exactly(blocks, monkeypatch, query, k):
-    """The exhaustive kernel sums each block of passages in list order, as numpy sums
-    whole lists: the same passages with bit-identical scores, ties to the lower passage,
-    across many blocks and id groups, also when k exceeds the passages found."""
+def test_exhaustive_sums_equal_numpy_exactly(blocks, monkeypatch, order, query, k):
+    """The exhaustive kernels sum each block of passages, or each term, in list order,
+    as numpy sums whole lists: the same passages with bit-identical scores, ties to
+    the lower passage, across many blocks and id groups, also when k exceeds the
+    passages found."""
+    from retrieval import _kernels
+
     corpus, _, engine = blocks
     monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
+    if order == "blocks":  # whatever k
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", 0)
+    else:
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_K", 1)
     hits = engine.search(query, k)
     monkeypatch.setattr(engine_module, "_COMPILED_PASSAGES", 10**9)
     assert hits == engine.search(query, k)
