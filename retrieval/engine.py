@@ -14,9 +14,10 @@ a directory of high parts and 16-bit low parts.
 
 Queries with one term read the top of its list; short queries sum the postings
 of the passages they touch (``_kernels.accumulate``); longer ones sum every posting
-into a dense accumulator over all passages, reading each term's postings in passage
-order (its bitmap or passage-ordered ids, with the pair ids beside them), and keep the
-best k in a heap (``_kernels.top_k_passage_order``), as bm25s does: with several
+of every passage, reading each term's postings in passage order (its bitmap or
+passage-ordered ids, with the pair ids beside them) one block of passages at a time
+into a cache-sized accumulator, and keep the best k in a heap
+(``_kernels.top_k_passage_order``), as bm25s does: with several
 frequent terms nearly every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
 threshold from partial or seeded exact scores) cost more than it saved in
 measurements at 100k passages. Planning runs in numpy; summing runs in compiled
@@ -211,6 +212,7 @@ class BM25Engine:
         self._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
         self._search_lists(none, none, 1)
+        self._search_lists(none, none, 100)  # large k on a small index: term order
 
     # ---------------------------------------------------------------- lookups
 
@@ -426,20 +428,18 @@ class BM25Engine:
         self, tids: np.ndarray, mults: np.ndarray, k: int, least: float = -1.0
     ) -> list[tuple[int, float]] | None:
         """Top k of the given terms (ids and query multiplicities, int64 arrays) by
-        summing every posting into a dense accumulator in passage order (see
-        _kernels.top_k_passage_order), or None if they have no more than least
-        postings. The kernel reads the per-term entries itself and sorts its answer:
-        gathering them with numpy, summing the list lengths and sorting with lexsort
+        summing every posting block by block of passages in passage order (see
+        _kernels.top_k_passage_order; a term at a time for a large k on a small index,
+        _kernels.top_k_term_order), or None if they have no more than least postings.
+        The kernel reads the per-term entries itself and sorts its answer: gathering
+        them with numpy, summing the list lengths and sorting with lexsort
         cost 15-20 us of a 0.2 ms query."""
-        from retrieval._kernels import top_k_passage_order
+        from retrieval import _kernels
 
         k = min(k, self._n)
         out_docs = _scratch.get("top_docs", k, np.int64)
         out_scores = _scratch.get("top_scores", k, np.float64)
-        found = top_k_passage_order(
-            tids,
-            mults,
-            least,
+        arrays = (
             self._offsets,
             self._run_offsets,
             self._idf,
@@ -452,12 +452,24 @@ class BM25Engine:
             self._group_highs,
             self._group_starts,
             self._sparse_lows,
-            k,
-            _scratch.zeros(self._n),
-            _scratch.table(len(self._gains)),
-            out_docs,
-            out_scores,
         )
+        if k >= _kernels._CHUNK_SELECT_K and self._n <= _kernels._CHUNK_SELECT_PASSAGES:
+            # a small accumulator at large k: see _kernels.top_k_term_order
+            found = _kernels.top_k_term_order(
+                tids,
+                mults,
+                least,
+                *arrays,
+                k,
+                _scratch.zeros(self._n),
+                _scratch.table(len(self._gains)),
+                out_docs,
+                out_scores,
+            )
+        else:
+            found = _kernels.top_k_passage_order(
+                tids, mults, least, *arrays, self._n, k, out_docs, out_scores
+            )
         if found < 0:
             return None
         return list(zip(out_docs[:found].tolist(), out_scores[:found].tolist(), strict=True))
@@ -680,6 +692,7 @@ def compile_kernels() -> None:
         engine._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
         engine._search_lists(none, none, 1)
+        engine._search_lists(none, none, 64)  # term order: large k, small index
 
 
 if __name__ == "__main__":

@@ -328,3 +328,66 @@ def test_large_accumulators_select_by_heap_with_the_same_answer(monkeypatch):
         results.append(sorted(zip((-scores[:count]).tolist(), docs[:count].tolist(), strict=True)))
     want = sorted((-acc[d], d) for d in np.flatnonzero(acc))[:100]
     assert results[0] == results[1] == [(float(s), int(d)) for s, d in want]
+
+
+@pytest.mark.parametrize("positive", [True, False])
+def test_blocks_offered_in_turn_select_the_best_k(positive):
+    """Offering an accumulator block by block to one heap keeps the k best passages that
+    contain a query term (nonzero, or marked as touched), ties to the lower passage,
+    and leaves every block zero."""
+    from retrieval import _kernels
+
+    rng = np.random.default_rng(3)
+    n, size, k = 20_000, 1 << 12, 100
+    acc = np.round(rng.random(n) * 20) / 4  # many ties, and untouched zeros
+    acc[rng.random(n) < 0.3] = 0.0
+    touched = (acc > 0) | (rng.random(n) < 0.1)  # touched passages may sum to 0
+    if not positive:
+        acc[rng.random(n) < 0.5] *= -1
+    docs, scores = np.empty(k, np.int64), np.empty(k)
+    count = 0
+    for base in range(0, n, size):
+        block = acc[base : base + size].copy()
+        marks = touched[base : base + size].astype(np.uint8)
+        count = _kernels._select_block.py_func(
+            block, marks, positive, len(block), base, k, count, docs, scores
+        )
+        assert not block.any() and (positive or not marks.any())
+    keep = np.flatnonzero(acc != 0.0 if positive else touched)
+    want = sorted((-acc[d], d) for d in keep)[:k]
+    got = sorted(zip((-scores[:count]).tolist(), docs[:count].tolist(), strict=True))
+    assert got == [(float(s), int(d)) for s, d in want]
+
+
+@pytest.mark.parametrize("order", ["blocks", "terms"])
+@pytest.mark.parametrize("k", [7, 100, 10**6])
+@pytest.mark.parametrize(
+    "query",
+    [
+        ["w3", "w17", "w90", "w3"],  # bitmaps, one term twice
+        ["w119", "rare", "w110"],  # passage-ordered lists crossing id groups
+        ["half", "w119", "rare"],  # idf 0: untouched passages also sum to 0
+        ["common", "w0", "w115", "rare", "half"],  # floored idf, both kinds of list
+    ],
+)
+def test_exhaustive_sums_equal_numpy_exactly(blocks, monkeypatch, order, query, k):
+    """The exhaustive kernels sum each block of passages, or each term, in list order,
+    as numpy sums whole lists: the same passages with bit-identical scores, ties to
+    the lower passage, across many blocks and id groups, also when k exceeds the
+    passages found."""
+    from retrieval import _kernels
+
+    corpus, _, engine = blocks
+    monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
+    if order == "blocks":  # whatever k
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", 0)
+    else:
+        monkeypatch.setattr(_kernels, "_CHUNK_SELECT_K", 1)
+    hits = engine.search(query, k)
+    monkeypatch.setattr(engine_module, "_COMPILED_PASSAGES", 10**9)
+    assert hits == engine.search(query, k)
+    qset = set(query)
+    touched = sum(1 for p in corpus if qset.intersection(p))
+    assert len(hits) == min(k, touched)
+    if k > touched:
+        assert max(i for i, _ in hits) >= 1 << 17  # past the first id groups and blocks
