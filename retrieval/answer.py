@@ -492,6 +492,14 @@ def _type_bonus(question: str) -> Callable[[str], float]:
         patterns = [
             re.compile(rf"\b{re.escape(subject.strip())}{_PREDICATE}", re.I) for subject in subjects
         ]
+        if identity:
+            # "who is X?" is best told by X's post: "X, the former CEO of ...", "X served
+            # as the president of ..."
+            return lambda sentence: (
+                W_KIND * (1 + bool(_ROLE.search(sentence)))
+                if any(p.search(sentence) for p in patterns)
+                else 0.0
+            )
         return lambda sentence: W_KIND if any(p.search(sentence) for p in patterns) else 0.0
     if _ASKS_PERSON.search(question):
         asked = {w.casefold() for w in re.findall(r"[A-Za-z]+", question)}

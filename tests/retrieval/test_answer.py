@@ -616,6 +616,22 @@ def test_a_date_answers_of_the_person_asked_about_not_of_the_company(
         assert answer in result.answer.text
 
 
+def test_who_is_someone_is_answered_with_their_post() -> None:
+    people = Document(
+        "moves",
+        "Li Na moves on",
+        (
+            "Li Na gave way.",
+            "Nimbus announced on May 4 that Li Na, the former president of Nimbus Cloud, "
+            "would help set up its fund.",
+        ),
+        "g10",
+    )
+    result = answer_question(build_index([people, *GATES]), "Who is Li Na?")
+    assert result.answer is not None, result.reason
+    assert "former president" in result.answer.text
+
+
 def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index: Index) -> None:
     # "reset" is in the articles ("turn over and reset to zero"), an iphone is not
     result = answer_question(seed_index, "how do i reset an iphone")
