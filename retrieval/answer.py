@@ -419,6 +419,14 @@ def _counts(nouns: list[str]) -> Callable[[str], bool]:
     return test
 
 
+def _kind_test(question: str, holds: Callable[[str], object]) -> Callable[[str], bool]:
+    """The test that a sentence holds the kind of fact asked (holds); an amount or a
+    share must also measure what the question asks for."""
+    if holds in _MEASURABLE:
+        return _measured(question, holds)
+    return lambda sentence: bool(holds(sentence))
+
+
 def _answer_test(
     question: str, names: frozenset[str] = frozenset()
 ) -> Callable[[str], bool] | None:
@@ -431,19 +439,15 @@ def _answer_test(
         return _has_birth_date
     for asks, holds in _EXPECTS:
         if asks.search(question):
-            if holds in _MEASURABLE:
-                return _measured(question, holds)
-            return lambda sentence, holds=holds: bool(holds(sentence))
+            return _kind_test(question, holds)
     if _ASKS_DOER.search(question):
-        asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", question)}
+        asked = _words(question)
         return lambda sentence: _names_someone_new(sentence, asked)
     if not _QUESTION_WORD.search(question):
         # A query of keywords names the kind of fact it wants ("jack ma birthday").
         for names_kind, holds in _KEYWORD_KINDS:
             if names_kind.search(question):
-                if holds in _MEASURABLE:
-                    return _measured(question, holds)
-                return lambda sentence, holds=holds: bool(holds(sentence))
+                return _kind_test(question, holds)
     return None
 
 
@@ -468,11 +472,16 @@ def _is_person(name: list[frozenset[str]]) -> bool:
     return any(len(way) >= 2 and not way & _NOT_A_PERSON_TERMS for way in name)
 
 
+def _words(text: str) -> set[str]:
+    """The words of a text, lower case."""
+    return {w.casefold() for w in re.findall(r"[^\W\d_]+", text)}
+
+
 def _names_someone_new(sentence: str, asked: set[str]) -> bool:
     """Whether a sentence names a person (two capitalised words, or Mr./Ms. and one)
     that the question does not."""
     for name in _PERSON.findall(sentence):
-        words = {w.casefold() for w in re.findall(r"[^\W\d_]+", name)}
+        words = _words(name)
         if not words & asked and not words & _NOT_A_PERSON:
             return True
     return False
@@ -614,7 +623,7 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
     total_weight = sum(q.weights.values()) or 1.0
     top_fused = max((h.fused for h in hits), default=0.0) or 1.0
     scored: list[list[_Sentence]] = []
-    asked = {w.casefold() for w in re.findall(r"[^\W\d_]+", q.text)}
+    asked = _words(q.text)
     # a typed fact is about one of the people the question names, if it names any
     # ("when did cai yinghua join alibaba": not a date of Alibaba's), else of its names
     about_any = [name for name in q.names if _is_person(name)] or q.names
