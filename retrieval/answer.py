@@ -20,7 +20,7 @@ or company it asks about; or when no sentence reaches ``MIN_CONFIDENCE``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
@@ -487,13 +487,23 @@ def _names_someone_new(sentence: str, asked: set[str]) -> bool:
     return False
 
 
-def _type_bonus(question: str) -> Callable[[str], float]:
+def _type_bonus(question: str, groups: Synonyms, aliases: Sequence[str]) -> Callable[[str], float]:
     """Read the question once; return how well a sentence has the kind of thing it asks
-    for beyond what _answer_test requires: a statement about its subject ("who is X?"),
-    a person's name ("who ...?")."""
+    for beyond what _answer_test requires: a statement about its subject ("who is X?",
+    told by X or by an alias of X), a person's name ("who ...?")."""
     subjects: list[str] = []
     if identity := _ASKS_IDENTITY.match(question):
-        subjects.append(identity.group("subject"))
+        subject = identity.group("subject")
+        subjects.append(subject)
+        # when the subject is a name, its aliases the articles use tell of it too
+        key = phrase_key(subject)
+        subjects.extend(
+            alias
+            for group in groups
+            if key in map(phrase_key, group)
+            for alias in aliases
+            if alias in group
+        )
     elif yes_no := _ASKS_YES_NO.match(question):
         words = yes_no.group("subject").split()
         subjects.extend(" ".join(words[:n]) for n in range(len(words), 0, -1))
@@ -932,7 +942,7 @@ def answer_question(
         weights={t: index.idf(t) for t in set(terms.terms)},
         vector=vector,
         test=_answer_test(question, frozenset(t for name in names for t in name[0])),
-        bonus=_type_bonus(question),
+        bonus=_type_bonus(question, groups, aliases),
         periods=_periods(question),
         names=names,
         wants_title=bool(_ASKS_TITLE.search(question)),

@@ -653,3 +653,20 @@ def test_a_question_read_and_embedded_beforehand_gets_the_same_answer(seed_index
         reading = read_question(seed_index, question, synonyms)
         given = answer_question(seed_index, reading, vector=embed_question(reading))
         assert given.to_json() == answer_question(seed_index, question, synonyms=synonyms).to_json()
+
+
+def test_who_is_someone_by_an_alias_is_answered_with_their_post() -> None:
+    people = Document(
+        "moves",
+        "Li Na moves on",
+        (
+            "Li Na gave way.",
+            "Nimbus announced on May 4 that Li Na, the former president of Nimbus Cloud, "
+            "would help set up its fund.",
+        ),
+        "g10",
+    )
+    synonyms, _ = Synonyms.parse("Nina Li, Li Na")
+    result = answer_question(build_index([people, *GATES]), "who is nina li", synonyms=synonyms)
+    assert result.answer is not None, result.reason
+    assert "former president" in result.answer.text
