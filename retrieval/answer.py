@@ -360,9 +360,14 @@ _PREDICATE = (
 _ASKS_TITLE = re.compile(
     r"\b(?:headline|title) of\b|\bwhat(?:'s| is) the (?:headline|title)\b", re.I
 )
+# Who wrote or edited an article, or where the article was published: its credit lines
+# tell ("Text | “Chinese Entrepreneur” reporter Deng Shuanglin", "Editor|Li Wei"). Which
+# outlet reported an event the text itself may say ("Tencent technology reported ...").
 _ASKS_AUTHOR = re.compile(
     r"\bwho (?:wrote|authored|reported|edited)\b|\b(?:author|reporter|byline|written by)\b"
-    r"|\beditor\b",
+    r"|\beditor\b"
+    r"|\b(?:publication|newspaper|magazine|outlet|published)\b.*\b(?:article|story|piece)\b"
+    r"|\b(?:article|story|piece)\b.*\b(?:publication|newspaper|magazine|outlet|published)\b",
     re.I,
 )
 _EDIT = re.compile(r"\bedit", re.I)
@@ -949,10 +954,19 @@ def answer_question(
     )
     candidates = list(hits)
     if _ASKS_AUTHOR.search(question):
-        doc = index.document(hits[0].passage.doc_id)
+        # the article asked about: the one whose headline shares the most weight of the
+        # question's own words (an alias added to them names no headline), else the best
+        # passage's
+        own = set(tokenize(question))
+
+        def named(hit: Hit) -> float:
+            return sum(q.weights.get(t, 0.0) for t in own & set(tokenize(hit.passage.title)))
+
+        about = max(hits, key=named) if any(map(named, hits)) else hits[0]
+        doc = index.document(about.passage.doc_id)
         q.bylines = _asked_credits(question, doc.bylines if doc else ())
         seen = {h.index for h in hits}
-        candidates.extend(h for h in _credit_hits(index, hits[0]) if h.index not in seen)
+        candidates.extend(h for h in _credit_hits(index, about) if h.index not in seen)
     if q.wants_title:  # every article's headline is a candidate
         seen = {h.index for h in candidates}
         for hit in hits:

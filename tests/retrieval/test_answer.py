@@ -346,6 +346,8 @@ def test_asked_who_wrote_it_the_credit_line_answers_wherever_it_stands() -> None
     [
         ("who edited the report on li na's talk?", "Li Wei"),
         ("who wrote the report on li na's talk?", "Wang Fang"),
+        ("what publication is the li na on nimbus article from", "Harbour Daily"),
+        ("which newspaper ran the story on li na's talk", "Harbour Daily"),
     ],
 )
 def test_asked_who_edited_the_editor_answers_and_asked_who_wrote_the_writer(
@@ -355,12 +357,12 @@ def test_asked_who_edited_the_editor_answers_and_asked_who_wrote_the_writer(
         "talk",
         "Li Na on Nimbus",
         (
-            "Reporter Wang Fang",
+            "Text | “Harbour Daily” reporter Wang Fang",
             "Editor|Li Wei",
             "On May 4, at the Maker Festival, Li Na, president of Nimbus Cloud, gave a talk.",
         ),
         "g8",
-        ("Reporter Wang Fang", "Editor|Li Wei"),
+        ("Text | “Harbour Daily” reporter Wang Fang", "Editor|Li Wei"),
     )
     result = answer_question(build_index([talk, *GATES]), question)
     assert result.answer is not None, result.reason
@@ -670,3 +672,48 @@ def test_who_is_someone_by_an_alias_is_answered_with_their_post() -> None:
     result = answer_question(build_index([people, *GATES]), "who is nina li", synonyms=synonyms)
     assert result.answer is not None, result.reason
     assert "former president" in result.answer.text
+
+
+def test_asked_where_an_article_was_published_its_credit_line_answers() -> None:
+    """The article asked about is the one whose headline the question names, though a
+    passage of another article matches its other words better."""
+    port = Document(
+        "port",
+        "Harbour port expands",
+        (
+            "Text | \u201cHarbour Daily\u201d reporter Wang Fang",
+            "The port added two berths this spring.",
+        ),
+        "g11",
+        ("Text | \u201cHarbour Daily\u201d reporter Wang Fang",),
+    )
+    press = Document(
+        "press",
+        "Nimbus Cloud in the press",
+        (
+            "Which publication is the article on the harbour port from?",
+            "The article is from a publication in the port.",
+        ),
+        "g12",
+    )
+    index = build_index([port, press, *GATES])
+    result = answer_question(index, "what publication is the harbour port article from")
+    assert result.answer is not None, result.reason
+    assert "Harbour Daily" in result.answer.text
+
+
+def test_asked_which_outlet_reported_an_event_the_text_answers_not_the_credit() -> None:
+    port = Document(
+        "port",
+        "Harbour port expands",
+        (
+            "Text | \u201cHarbour Daily\u201d reporter Wang Fang",
+            "Coast Radio reported on Friday that the port added two berths.",
+        ),
+        "g11",
+        ("Text | \u201cHarbour Daily\u201d reporter Wang Fang",),
+    )
+    index = build_index([port, *GATES])
+    result = answer_question(index, "which outlet reported that the port added berths")
+    assert result.answer is not None, result.reason
+    assert "Coast Radio" in result.answer.text
