@@ -29,7 +29,8 @@ import numpy as np
 
 from retrieval.index import Hit, Index, QueryTerms
 from retrieval.passages import leads_with_title
-from retrieval.semantic import dictionary, encoder
+from retrieval.query import dictionary
+from retrieval.semantic import encoder
 from retrieval.synonyms import Synonyms, phrase_key
 from retrieval.text import STOP_WORDS, stem, surface_words, tokenize
 
@@ -864,7 +865,7 @@ class Reading:
         "custmers" as word pieces that have little to do with "customers") and its
         aliases in brackets."""
         text = self.question
-        for typed, spelled in self.terms.corrections.items():
+        for typed, spelled in (self.terms.corrections | self.terms.spellings).items():
             text = re.sub(rf"\b{re.escape(typed)}\b", spelled, text, flags=re.IGNORECASE)
         return _with_aliases(text, self.aliases)
 

@@ -23,8 +23,8 @@ from retrieval.corpus import SkippedFile
 from retrieval.engine import BM25Engine
 from retrieval.fusion import fuse
 from retrieval.passages import Passage, passage_sentences
-from retrieval.query import QueryTerms, Vocabulary
-from retrieval.semantic import SentenceVectors, dictionary, encoder
+from retrieval.query import QueryTerms, Vocabulary, dictionary
+from retrieval.semantic import SentenceVectors, encoder
 from retrieval.synonyms import Synonyms
 from retrieval.text import tokenize
 

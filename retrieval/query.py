@@ -3,21 +3,38 @@
 A word the index has never seen is replaced by the closest word it has (edit distance
 1 for words up to six letters, 2 beyond; among equally close words, the one in more
 passages), so "custmers" finds "customers". Only a word that is no word at all is
-corrected so: one of the dictionary's (the English words the embedding model knows
-whole) is at most taken back to the indexed word it inflects ("smaller" to "small",
-"known" to "know"), so "devices" does not become "services", nor "writer" "writes";
-a name of the synonym groups is kept as typed. A word that is not corrected and is not
-in the index is unknown: answering uses that to say "the articles never mention ...".
+corrected so: one of the dictionary's (English words) is at most taken back to the
+indexed word it inflects ("smaller" to "small", "known" to "know"), so "devices" does
+not become "services", nor "writer" "writes"; a name of the synonym groups is kept as
+typed. A word that is not corrected and is not in the index is unknown: answering uses
+that to say "the articles never mention ...". An unknown word that is no English word
+is spelled as the closest dictionary word, the most common of equally close ones
+("colege" as "college", "runing" as "running", not "ruining"), for the embedding model
+only: it reads a misspelling as word pieces of nothing.
+
+The dictionary is the English word-frequency list that the PyPI package ``symspellpy``
+ships (82,765 words with their counts, from Google Books n-grams intersected with the
+SCOWL word lists; MIT): only the file is read, none of the package's code runs.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import logging
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 
 from retrieval.text import analyze
 
-__all__ = ["QueryTerms", "Vocabulary"]
+__all__ = ["QueryTerms", "Vocabulary", "dictionary"]
+
+log = logging.getLogger(__name__)
+
+_WORDS_PACKAGE = "symspellpy"
+_WORDS_FILE = "frequency_dictionary_en_82_765.txt"
 
 # Words shorter than this are never corrected: short words have too many neighbours.
 MIN_CORRECTED_LENGTH = 5
@@ -28,6 +45,25 @@ ONE_EDIT_LENGTH = 6
 INFLECTIONS = ("ing", "est", "es", "ed", "er", "st", "s", "d", "r", "n")
 
 
+@functools.lru_cache(maxsize=1)
+def dictionary() -> dict[str, int]:
+    """English words, lower case ("devices", "writer", "mindset", "college"), each with
+    its rank from the most common; empty (with a warning) when the list is missing."""
+    spec = importlib.util.find_spec(_WORDS_PACKAGE)
+    try:
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"the package {_WORDS_PACKAGE!r} is not installed")
+        path = Path(next(iter(spec.submodule_search_locations))) / _WORDS_FILE
+        counts = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+        ranked = sorted(
+            ((-int(count), word) for word, count in counts if word.isalpha()),
+        )
+    except (OSError, ValueError) as exc:
+        log.warning("no dictionary for typo correction: %s", exc)
+        return {}
+    return {word: rank for rank, (_, word) in enumerate(ranked)}
+
+
 @dataclass(frozen=True, slots=True)
 class QueryTerms:
     """What a question turned into: index terms, typo corrections and unknown words."""
@@ -36,6 +72,10 @@ class QueryTerms:
     surfaces: tuple[str, ...]  # the words they came from (corrected spelling)
     corrections: dict[str, str]  # typed word -> corrected word
     unknown: tuple[str, ...]  # typed words the index has never seen, even corrected
+    # unknown words misspelled, with the dictionary word meant: not searched (the index
+    # has not got it either), but the embedding model reads "college" where "colege"
+    # would be word pieces of nothing
+    spellings: dict[str, str] = field(default_factory=dict)
 
 
 class Vocabulary:
@@ -46,7 +86,7 @@ class Vocabulary:
         self,
         surfaces: Mapping[str, str],
         doc_freq: Callable[[str], int],
-        dictionary: Callable[[], Collection[str]] = frozenset,
+        dictionary: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self.surfaces = surfaces
         self._doc_freq = doc_freq
@@ -63,26 +103,32 @@ class Vocabulary:
             return None
         if word in self._dictionary():
             return self._uninflected(word)
-        # imported here: most questions need no correction, and a one-shot `ask` would
-        # pay some 30 ms for the import
-        from rapidfuzz import process
-        from rapidfuzz.distance import Levenshtein
-
         if self._choices is None:
             self._choices = list(self.surfaces)
-        max_distance = 1 if len(word) <= ONE_EDIT_LENGTH else 2
-        matches = process.extract(
-            word,
-            self._choices,
-            scorer=Levenshtein.distance,
-            score_cutoff=max_distance,
-            limit=10,
-        )
+        matches = _closest(word, self._choices)
         if not matches:
             return None
         # Closest first; among equally close words the one in more passages.
         best = min(matches, key=lambda m: (m[1], -self._doc_freq(self.surfaces[m[0]]), m[0]))
         return best[0]
+
+    @cached_property
+    def _words(self) -> list[str]:
+        return list(self._dictionary())
+
+    def spell(self, word: str, names: Collection[str] = ()) -> str | None:
+        """The dictionary word closest to a word that is none (and no name), or None;
+        among equally close words the most common."""
+        word = word.casefold()
+        if len(word) < MIN_CORRECTED_LENGTH or not word.isalpha() or word in names:
+            return None
+        ranks = self._dictionary()
+        if word in ranks:
+            return None
+        matches = _closest(word, self._words)
+        if not matches:
+            return None
+        return min(matches, key=lambda m: (m[1], ranks[m[0]]))[0]
 
     def _uninflected(self, word: str) -> str | None:
         """The indexed word that a dictionary word inflects, or None."""
@@ -98,15 +144,32 @@ class Vocabulary:
         terms: list[str] = []
         surfaces: list[str] = []
         corrections: dict[str, str] = {}
+        spellings: dict[str, str] = {}
         unknown: list[str] = []
         for surface, term in analyze(question):
             if self._doc_freq(term) == 0:
                 fixed = self.correct(surface, names)
                 if fixed is None:
                     unknown.append(surface)
+                    if spelled := self.spell(surface, names):
+                        spellings[surface] = spelled
                 else:
                     corrections[surface] = fixed
                     surface, term = fixed, self.surfaces[fixed]
             terms.append(term)
             surfaces.append(surface)
-        return QueryTerms(tuple(terms), tuple(surfaces), corrections, tuple(unknown))
+        return QueryTerms(tuple(terms), tuple(surfaces), corrections, tuple(unknown), spellings)
+
+
+def _closest(word: str, choices: list[str]) -> list[tuple[str, float, int]]:
+    """The choices within the edit distance allowed for word's length (1 for words up
+    to ONE_EDIT_LENGTH letters, else 2), with their distances."""
+    # imported here: most questions need no correction, and a one-shot `ask` would
+    # pay some 30 ms for the import
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    max_distance = 1 if len(word) <= ONE_EDIT_LENGTH else 2
+    return process.extract(
+        word, choices, scorer=Levenshtein.distance, score_cutoff=max_distance, limit=10
+    )

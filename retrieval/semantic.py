@@ -26,10 +26,8 @@ opened as before.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import importlib.util
-import json
 import logging
 import platform
 import shutil
@@ -49,7 +47,6 @@ __all__ = [
     "Encoder",
     "SemanticUnavailable",
     "SentenceVectors",
-    "dictionary",
     "encoder",
     "prepare_model",
     "warm_up",
@@ -117,19 +114,6 @@ def verify_model() -> None:
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     if digest != _MODEL_SHA256:
         raise SemanticUnavailable(f"{model} does not match its published checksum")
-
-
-@functools.lru_cache(maxsize=1)
-def dictionary() -> frozenset[str]:
-    """The English words the model's tokenizer holds whole (some 21,700: "devices",
-    "writer", "college"), lower case; empty when the model is not installed."""
-    try:
-        _, tokenizer = model_files()
-        vocab = json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"]
-    except (SemanticUnavailable, OSError, ValueError, KeyError) as exc:
-        log.warning("no dictionary for typo correction: %s", exc)
-        return frozenset()
-    return frozenset(w for w in vocab if w.isascii() and w.isalpha())
 
 
 class Encoder:

@@ -646,6 +646,9 @@ def test_the_question_is_embedded_with_its_typos_corrected(seed_index: Index) ->
     reading = read_question(seed_index, "what does trudy dai see in taobao custmers", synonyms)
     assert reading.terms.corrections == {"custmers": "customers"}
     assert reading.embedded == "what does trudy dai see in taobao customers (Dai Shan)"
+    # a misspelling of a word the articles never use is embedded as the word meant
+    reading = read_question(seed_index, "what colege did wu yongming go to")
+    assert reading.embedded == "what college did wu yongming go to"
 
 
 def test_a_question_read_and_embedded_beforehand_gets_the_same_answer(seed_index: Index) -> None:

@@ -162,9 +162,3 @@ def test_an_unwritable_index_folder_falls_back_to_the_packaged_model(
     vectors = semantic.Encoder(root).encode(["Who is Dai Shan?"])
     assert np.array_equal(vectors, semantic.Encoder().encode(["Who is Dai Shan?"]))
     assert not [p for p in root.iterdir() if p.name.startswith("model-")]
-
-
-def test_the_dictionary_holds_the_english_words_the_model_knows_whole() -> None:
-    words = semantic.dictionary()
-    assert {"college", "devices", "writer"} <= words
-    assert "custmers" not in words and "##ing" not in words and "[CLS]" not in words

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.index import Index
-from retrieval.query import Vocabulary
+from retrieval.query import Vocabulary, dictionary
 from retrieval.text import STOP_WORDS, analyze, normalize, tokenize
 
 
@@ -115,11 +115,32 @@ def test_vocabulary_corrects_unknown_words_to_the_closest_common_one() -> None:
 def test_a_real_word_is_not_corrected_into_another_but_may_lose_an_ending() -> None:
     surfaces = {"services": "servic", "small": "small", "writes": "write", "truly": "truli"}
     freq = {"servic": 5, "small": 2, "write": 2, "truli": 1}
-    dictionary = frozenset({"devices", "services", "smaller", "small", "writer", "writes"})
-    vocabulary = Vocabulary(surfaces, lambda term: freq.get(term, 0), lambda: dictionary)
+    words = ("devices", "services", "smaller", "small", "writer", "writes")
+    vocabulary = Vocabulary(
+        surfaces, lambda term: freq.get(term, 0), lambda: {w: n for n, w in enumerate(words)}
+    )
     read = vocabulary.read("devices for smaller writer trudy", names={"trudy"})
     assert read.corrections == {"smaller": "small"}
     assert read.unknown == ("devices", "writer", "trudy")
     # without the dictionary and the names, each would be "corrected"
     plain = Vocabulary(surfaces, lambda term: freq.get(term, 0)).read("devices writer trudy")
     assert plain.corrections == {"devices": "services", "writer": "writes", "trudy": "truly"}
+
+
+def test_the_dictionary_holds_english_words_ranked_from_the_most_common() -> None:
+    words = dictionary()
+    assert {"college", "devices", "writer", "mindset", "watchers"} <= words.keys()
+    assert "custmers" not in words and "colege" not in words
+    assert words["the"] < words["running"] < words["ruining"]
+
+
+def test_an_unknown_misspelling_is_spelled_for_the_embedding_as_the_most_common_word() -> None:
+    surfaces = {"customers": "custom"}
+    vocabulary = Vocabulary(surfaces, lambda term: 9 if term == "custom" else 0, dictionary)
+    read = vocabulary.read("runing a colege for custmers, mindset of trudy", names={"trudy"})
+    # searched: the index's words only; the rest stay unknown
+    assert read.corrections == {"custmers": "customers"}
+    assert read.unknown == ("runing", "colege", "mindset", "trudy")
+    # embedded: the misspellings as the words meant ("running", not "ruining"); a real
+    # word and a name as typed
+    assert read.spellings == {"runing": "running", "colege": "college"}
