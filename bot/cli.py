@@ -179,7 +179,7 @@ async def _start_core(settings: Settings) -> Core:
     from bot.core import Core, UserError
 
     try:
-        return await Core.start(settings)
+        return await Core.start(settings, one_shot=True)
     except UserError as exc:
         raise Failure(str(exc)) from None
 

@@ -42,6 +42,7 @@ from retrieval.answer import Reading, Result, answer_question, embed_question, r
 from retrieval.build import BuildReport, open_index
 from retrieval.corpus import CorpusError
 from retrieval.index import Index, IndexUnavailable
+from retrieval.query import dictionary
 from retrieval.synonyms import MAX_MEMBER_CHARS, Synonyms, parse_group
 from retrieval.text import tokenize
 
@@ -249,16 +250,25 @@ class Core:
         self.synonyms: Synonyms = self.file_synonyms
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Core:
-        """Open the database and the index (building it if the corpus changed)."""
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        one_shot: bool = False,
+    ) -> Core:
+        """Open the database and the index (building it if the corpus changed).
+
+        The embedding model loads now, not on the first question; so does the spelling
+        dictionary (0.1 s), unless the core answers once and exits (one_shot): then
+        only a misspelled question loads it."""
         try:
             index, report = await asyncio.to_thread(
                 open_index, settings.corpus, settings.index_path
             )
-            # the embedding model and the spelling dictionary load now, not on the
-            # first question
             await asyncio.to_thread(semantic.warm_up, settings.index_path)
-            await asyncio.to_thread(semantic.dictionary)
+            if not one_shot:
+                await asyncio.to_thread(dictionary)
         except (CorpusError, IndexUnavailable, semantic.SemanticUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from retrieval.text import analyze
 
 __all__ = ["QueryTerms", "Vocabulary", "dictionary"]
@@ -54,14 +56,17 @@ def dictionary() -> dict[str, int]:
         if spec is None or not spec.submodule_search_locations:
             raise FileNotFoundError(f"the package {_WORDS_PACKAGE!r} is not installed")
         path = Path(next(iter(spec.submodule_search_locations))) / _WORDS_FILE
-        counts = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
-        ranked = sorted(
-            ((-int(count), word) for word, count in counts if word.isalpha()),
-        )
+        fields = path.read_text(encoding="utf-8").split()  # word count word count ...
+        words = fields[0::2]
+        counts = np.array(fields[1::2], dtype=np.int64)
     except (OSError, ValueError) as exc:
         log.warning("no dictionary for typo correction: %s", exc)
         return {}
-    return {word: rank for rank, (_, word) in enumerate(ranked)}
+    ranks: dict[str, int] = {}
+    for i in np.argsort(-counts, kind="stable").tolist():
+        if words[i].isalpha():
+            ranks.setdefault(words[i], len(ranks))
+    return ranks
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from bot.core import (
 )
 from bot.render import synonyms_card
 from bot.storage import Subscription
+from retrieval.query import dictionary
 
 DISCORD_USER = Requester(user_id=111, guild_id=10, channel_id=20, source="discord")
 OTHER_USER = Requester(user_id=222, guild_id=10, channel_id=20, source="discord")
@@ -819,3 +820,23 @@ async def test_a_core_started_on_an_index_older_than_the_generation_catches_up(
     late = await start_core(index_dir=tmp_path / "index-c")
     assert late.index_generation == 0  # its index is not the published one
     assert await late.catch_up() == 1  # opened again (and warned: its corpus differs)
+
+
+async def test_a_one_shot_core_loads_the_spelling_dictionary_only_for_a_misspelling(
+    tmp_path: Path, seed_copy: Path, clock: Clock
+) -> None:
+    dictionary.cache_clear()
+    core = await Core.start(make_settings(tmp_path, seed_copy), clock=clock, one_shot=True)
+    try:
+        await core.answer("Who is Dai Shan?", Requester(source="cli"))
+        assert dictionary.cache_info().currsize == 0
+        await core.answer("what colege did wu yongming go to", Requester(source="cli"))
+        assert dictionary.cache_info().currsize == 1
+    finally:
+        await core.close()
+    dictionary.cache_clear()
+    core = await Core.start(make_settings(tmp_path / "bot", seed_copy), clock=clock)
+    try:  # a core that keeps answering loads it on start
+        assert dictionary.cache_info().currsize == 1
+    finally:
+        await core.close()
