@@ -12,6 +12,12 @@ is spelled as the closest dictionary word, the most common of equally close ones
 ("colege" as "college", "runing" as "running", not "ruining"), for the embedding model
 only: it reads a misspelling as word pieces of nothing.
 
+Words are also met as the articles run them together or apart: two neighbouring words
+whose joining the index holds are searched joined too ("project based" also finds
+"project-based", indexed as one word; "Dai Shan" the headline's "Daishan"), and an
+unknown word that is no English word and runs two indexed words together is searched
+as those two ("sevenpart" as "seven part").
+
 The dictionary is the English word-frequency list that the PyPI package ``symspellpy``
 ships (82,765 words with their counts, from Google Books n-grams intersected with the
 SCOWL word lists; MIT): only the file is read, none of the package's code runs.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +47,9 @@ _WORDS_FILE = "frequency_dictionary_en_82_765.txt"
 
 # Words shorter than this are never corrected: short words have too many neighbours.
 MIN_CORRECTED_LENGTH = 5
+# A word run together from two ("projectbased") is split only into indexed words of at
+# least this many letters: shorter ones split almost anything ("cargo" = "car" + "go").
+MIN_PART_LENGTH = 4
 # Longest word corrected at edit distance 1; longer ones may be 2 edits away.
 ONE_EDIT_LENGTH = 6
 # Endings that make a dictionary word an inflection of a shorter indexed word; longest
@@ -135,6 +145,17 @@ class Vocabulary:
             return None
         return min(matches, key=lambda m: (m[1], ranks[m[0]]))[0]
 
+    def _split(self, word: str) -> tuple[str, str] | None:
+        """Two indexed words that an unindexed word runs together, or None (also for an
+        English word: "mindset" is not "mind set")."""
+        if not word.isalpha() or word in self._dictionary():
+            return None
+        for cut in range(MIN_PART_LENGTH, len(word) - MIN_PART_LENGTH + 1):
+            first, second = word[:cut], word[cut:]
+            if first in self.surfaces and second in self.surfaces:
+                return first, second
+        return None
+
     def _uninflected(self, word: str) -> str | None:
         """The indexed word that a dictionary word inflects, or None."""
         for ending in INFLECTIONS:
@@ -154,6 +175,12 @@ class Vocabulary:
         for surface, term in analyze(question):
             if self._doc_freq(term) == 0:
                 fixed = self.correct(surface, names)
+                if fixed is None and (parts := self._split(surface)):
+                    # "projectbased" typed where the articles write "project based"
+                    for part in parts:
+                        terms.append(self.surfaces[part])
+                        surfaces.append(part)
+                    continue
                 if fixed is None:
                     unknown.append(surface)
                     if spelled := self.spell(surface, names):
@@ -163,6 +190,13 @@ class Vocabulary:
                     surface, term = fixed, self.surfaces[fixed]
             terms.append(term)
             surfaces.append(surface)
+        # "project based" typed where the articles write "project-based" (indexed as
+        # one word): the joined word is searched too
+        for first, second in itertools.pairwise(list(surfaces)):
+            joined = first + second
+            if joined in self.surfaces and joined not in surfaces:
+                terms.append(self.surfaces[joined])
+                surfaces.append(joined)
         return QueryTerms(tuple(terms), tuple(surfaces), corrections, tuple(unknown), spellings)
 
 

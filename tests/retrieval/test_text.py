@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from retrieval.index import Index
 from retrieval.query import Vocabulary, dictionary
-from retrieval.text import STOP_WORDS, analyze, normalize, tokenize
+from retrieval.text import STOP_WORDS, analyze, normalize, surface_words, tokenize
 
 
 @pytest.mark.parametrize(
@@ -92,13 +94,19 @@ def test_non_latin_words_are_tokens() -> None:
 
 
 def test_questions_and_passages_use_the_same_terms(seed_index: Index) -> None:
-    """Every passage, asked as a question, turns into exactly its own index terms."""
+    """Every passage, asked as a question, turns into exactly its own index terms, then
+    the indexed words that two of its neighbouring words make joined ("Dai Shan" and the
+    headline's "Daishan")."""
     for i in range(0, seed_index.num_passages, 7):
         text = seed_index.passage(i).text
         query = seed_index.query_terms(text)
         assert query.corrections == {}
         assert query.unknown == ()
-        assert list(query.terms) == tokenize(text)
+        own = tokenize(text)
+        assert list(query.terms[: len(own)]) == own
+        words = [w for w in surface_words(text) if w not in STOP_WORDS]
+        pairs = {a + b for a, b in itertools.pairwise(words)}
+        assert set(query.surfaces[len(own) :]) <= pairs
 
 
 def test_vocabulary_corrects_unknown_words_to_the_closest_common_one() -> None:
@@ -144,3 +152,19 @@ def test_an_unknown_misspelling_is_spelled_for_the_embedding_as_the_most_common_
     # embedded: the misspellings as the words meant ("running", not "ruining"); a real
     # word and a name as typed
     assert read.spellings == {"runing": "running", "colege": "college"}
+
+
+def test_words_run_together_or_apart_meet_the_articles_spelling() -> None:
+    # the articles wrote "project-based" (indexed as one word) and "seven part"
+    surfaces = {"projectbased": "projectbas", "project": "project", "seven": "seven"}
+    surfaces |= {"part": "part", "sales": "sale", "mind": "mind", "set": "set"}
+    vocabulary = Vocabulary(
+        surfaces, lambda term: 1 if term in surfaces.values() else 0, dictionary
+    )
+    read = vocabulary.read("project based sales in a sevenpart plan, a mindset")
+    assert "projectbas" in read.terms  # the joined word is searched too
+    assert [s for s in read.surfaces if s in ("seven", "part")] == ["seven", "part"]
+    assert "sevenpart" not in read.unknown
+    # an English word is not taken apart
+    assert "mindset" in read.unknown and "mind" not in read.surfaces
+    assert len(read.terms) == len(read.surfaces)
