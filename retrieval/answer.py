@@ -808,6 +808,15 @@ def _proper_words(words: set[str], texts: list[str]) -> set[str]:
     return proper
 
 
+def _proper_phrase(phrase: str, texts: list[str]) -> bool:
+    """Whether the passages write a phrase of the question capitalised, word by word, at
+    least PROPER_SHARE of the times they use it."""
+    pattern = r"\s+".join(re.escape(w) for w in phrase.split())
+    uses = re.findall(rf"\b{pattern}\b", "\n".join(texts), re.IGNORECASE)
+    capitalised = sum(all(w[0].isupper() for w in u.split()) for u in uses)
+    return bool(uses) and capitalised >= PROPER_SHARE * len(uses)
+
+
 def _asked_names(
     question: str, terms: QueryTerms, groups: Synonyms, aliases: list[str], texts: list[str]
 ) -> list[set[str]]:
@@ -823,8 +832,13 @@ def _asked_names(
     runs: list[list[str]] = []
     previous = -2
     for position, word in enumerate(words):
-        if word in known and word in proper:
-            if position == previous + 1 and runs:
+        follows = position == previous + 1 and bool(runs)
+        # a word the passages write in lower case elsewhere ("public cloud") is part of
+        # the name it follows when they write the two as a name ("Alibaba Cloud")
+        if word in known and (
+            word in proper or (follows and _proper_phrase(f"{runs[-1][-1]} {word}", texts))
+        ):
+            if follows:
                 runs[-1].append(word)
             else:
                 runs.append([word])
@@ -836,8 +850,13 @@ def _asked_names(
         ways = [own]
         for group in groups:
             keys = [phrase_key(m) for m in group]
-            if any(key in k or k in key for k in keys):
+            if any(key in k for k in keys):
                 ways.extend(frozenset(tokenize(a)) for a in aliases if a in group)
+            elif part := next((k for k in keys if f" {k} " in f" {key} "), None):
+                # an alias of a part stands in for that part: "alibaba cloud" is "ali
+                # cloud", not "ali"
+                rest = own - frozenset(tokenize(part))
+                ways.extend(rest | frozenset(tokenize(a)) for a in aliases if a in group)
         names.append(ways)
     return names
 

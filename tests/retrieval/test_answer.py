@@ -720,3 +720,24 @@ def test_asked_which_outlet_reported_an_event_the_text_answers_not_the_credit() 
     result = answer_question(index, "which outlet reported that the port added berths")
     assert result.answer is not None, result.reason
     assert "Coast Radio" in result.answer.text
+
+
+def test_a_count_of_the_company_is_not_one_of_its_unit_named_after_it() -> None:
+    """ "Stratus Cloud" is a name (the articles write it so) though "cloud" alone is a
+    common word there; Stratus's staff are not Stratus Cloud's, also by the alias."""
+    group = Document(
+        "stratus",
+        "Stratus group",
+        (
+            "Strat has 9000 employees in Ningbo.",
+            "Stratus Cloud sells public cloud and private cloud services.",
+            "The public cloud market grew, and the private cloud market shrank.",
+        ),
+        "g13",
+    )
+    synonyms, _ = Synonyms.parse("Stratus, Strat")
+    index = build_index([group, *GATES])
+    result = answer_question(index, "how many employees does stratus cloud have", synonyms=synonyms)
+    assert result.answer is None, result.answer
+    result = answer_question(index, "how many employees does stratus have", synonyms=synonyms)
+    assert result.answer is not None and "9000" in result.answer.text, result.reason
