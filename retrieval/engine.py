@@ -16,7 +16,9 @@ Queries with one term read the top of its list; short queries sum the postings
 of the passages they touch (``_kernels.top_k_gathered``); longer ones sum every posting
 of every passage, reading each term's postings in passage order (its bitmap or
 passage-ordered ids, with the pair ids beside them) one block of passages at a time
-into a cache-sized accumulator, and keep the best k in a heap
+into a cache-sized accumulator (for a small k, once the heap is full, leaving out the
+longest lists where they cannot lift a passage to it, and looking them up for the
+passages within reach), and keep the best k in a heap
 (``_kernels.top_k_passage_order``), as bm25s does: with several
 frequent terms nearly every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
 threshold from partial or seeded exact scores) cost more than it saved in
@@ -252,6 +254,9 @@ class BM25Engine:
                 out.append(
                     _Term(start, stop, runs, runs_stop, mult, idf, slot, groups, groups_stop)
                 )
+        # fewest postings first, as the compiled loops order them (_shortest_first): a
+        # passage's weights are summed in this order on every path
+        out.sort(key=lambda term: term.stop - term.start)
         return out
 
     def _weights(self, term: _Term, count: int) -> np.ndarray:
@@ -460,6 +465,7 @@ class BM25Engine:
             self._gains,
             self._sorted_pairs,
             self._bitmaps,
+            self._ranks,
             self._group_highs,
             self._group_starts,
             self._sparse_lows,
@@ -479,7 +485,15 @@ class BM25Engine:
             )
         else:
             found = _kernels.top_k_passage_order(
-                tids, mults, least, *arrays, self._n, k, out_docs, out_scores
+                tids,
+                mults,
+                least,
+                *arrays,
+                self._n,
+                k,
+                out_docs,
+                out_scores,
+                _scratch.get("pruned", 1, np.int64),  # blocks that left lists out
             )
         if found < 0:
             return None
