@@ -13,10 +13,12 @@ with rank counts and the others their passage ids in passage order, split into
 a directory of high parts and 16-bit low parts.
 
 Queries with one term read the top of its list; short queries sum the postings
-of the passages they touch (``_kernels.accumulate``); longer ones sum every posting
+of the passages they touch (``_kernels.top_k_gathered``); longer ones sum every posting
 of every passage, reading each term's postings in passage order (its bitmap or
 passage-ordered ids, with the pair ids beside them) one block of passages at a time
-into a cache-sized accumulator, and keep the best k in a heap
+into a cache-sized accumulator (for a small k, once the heap is full, leaving out the
+longest lists where they cannot lift a passage to it, and looking them up for the
+passages within reach), and keep the best k in a heap
 (``_kernels.top_k_passage_order``), as bm25s does: with several
 frequent terms nearly every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
 threshold from partial or seeded exact scores) cost more than it saved in
@@ -208,9 +210,9 @@ class BM25Engine:
         question. An index scored with numpy alone needs none."""
         if not self.compiled:
             return
-        self._gather([], [])
-        self._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
+        self._search_gathered(none, none, 1, 1)
+        self._exact([], none)
         self._search_lists(none, none, 1)
         self._search_lists(none, none, 100)  # large k on a small index: term order
 
@@ -252,6 +254,9 @@ class BM25Engine:
                 out.append(
                     _Term(start, stop, runs, runs_stop, mult, idf, slot, groups, groups_stop)
                 )
+        # fewest postings first, as the compiled loops order them (_shortest_first): a
+        # passage's weights are summed in this order on every path
+        out.sort(key=lambda term: term.stop - term.start)
         return out
 
     def _weights(self, term: _Term, count: int) -> np.ndarray:
@@ -291,12 +296,17 @@ class BM25Engine:
                 for token, mult in Counter(query_tokens).items()
                 if (tid := ids.get(token)) is not None
             ]
+            if not known:
+                return []
+            tids = np.array([tid for tid, _ in known], dtype=np.int64)
+            mults = np.array([mult for _, mult in known], dtype=np.int64)
+            least = _SMALL_QUERY_SHARE * self._n
             if len(known) > 1:
-                tids = np.array([tid for tid, _ in known], dtype=np.int64)
-                mults = np.array([mult for _, mult in known], dtype=np.int64)
-                found = self._search_lists(tids, mults, k, _SMALL_QUERY_SHARE * self._n)
+                found = self._search_lists(tids, mults, k, least)
                 if found is not None:
                     return found
+            # at most least postings (or one list): gather the passages they touch
+            return self._search_gathered(tids, mults, k, int(least) + 1)
         terms = self._query_terms(query_tokens)
         if not terms:
             return []
@@ -306,10 +316,7 @@ class BM25Engine:
             hi = min(k, term.stop - term.start)
             docs = self._docs[term.start : term.start + hi]
             return list(zip(docs.tolist(), self._weights(term, hi).tolist(), strict=True))
-        if not self.compiled:
-            return self._search_numpy(terms, k)
-        cand, scores, _ = self._gather(terms, [t.stop - t.start for t in terms])
-        return _top_k(cand, scores, k)
+        return self._search_numpy(terms, k)
 
     def _search_numpy(self, terms: list[_Term], k: int) -> list[tuple[int, float]]:
         """Exhaustive scoring with numpy, for small indexes: weights are computed and
@@ -393,36 +400,45 @@ class BM25Engine:
         )
         return scores.copy()
 
-    def _gather(
-        self, terms: list[_Term], taken: list[int], floor: float = -math.inf
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct passages of the given impact prefixes whose partial scores reach
-        floor, those scores and the bit set of lists each was seen in. The results are
-        per-thread buffers, valid until the thread's next _gather."""
-        size = min(sum(taken), self._n)
-        cand = _scratch.get("cand", size, np.int64)
-        partial = _scratch.get("partial", size, np.float64)
-        seen = _scratch.get("seen", size, np.int64)
-        from retrieval._kernels import accumulate
+    def _search_gathered(
+        self, tids: np.ndarray, mults: np.ndarray, k: int, size: int
+    ) -> list[tuple[int, float]]:
+        """Top k of the given terms (ids and query multiplicities, int64 arrays) from the
+        passages their lists touch (_kernels.top_k_gathered), with candidate buffers of
+        size entries, or as many as the lists' passages if that is too few."""
+        from retrieval import _kernels
 
-        found = accumulate(
+        k = min(k, self._n)
+        out_docs = _scratch.get("top_docs", k, np.int64)
+        out_scores = _scratch.get("top_scores", k, np.float64)
+        arrays = (
+            self._offsets,
+            self._run_offsets,
+            self._idf,
             self._docs,
             self._run_pairs,
             self._run_stops,
             self._gains,
-            np.array([t.start for t in terms], dtype=np.int64),
-            np.array(taken, dtype=np.int64),
-            np.array([t.runs for t in terms], dtype=np.int64),
-            np.array([t.runs_stop for t in terms], dtype=np.int64),
-            np.array([t.idf for t in terms]),
-            np.array([t.mult for t in terms], dtype=np.int64),
             self._n,
-            floor,
-            cand,
-            partial,
-            seen,
+            k,
         )
-        return cand[:found], partial[:found], seen[:found]
+        while True:
+            size = min(size, self._n)
+            found = _kernels.top_k_gathered(
+                tids,
+                mults,
+                *arrays,
+                _scratch.get("cand", size, np.int64),
+                _scratch.get("partial", size, np.float64),
+                _scratch.get("seen", size, np.int64),
+                out_docs,
+                out_scores,
+            )
+            if found >= 0:
+                return list(
+                    zip(out_docs[:found].tolist(), out_scores[:found].tolist(), strict=True)
+                )
+            size = int(self._offsets[tids + 1].sum() - self._offsets[tids].sum())
 
     def _search_lists(
         self, tids: np.ndarray, mults: np.ndarray, k: int, least: float = -1.0
@@ -449,6 +465,7 @@ class BM25Engine:
             self._gains,
             self._sorted_pairs,
             self._bitmaps,
+            self._ranks,
             self._group_highs,
             self._group_starts,
             self._sparse_lows,
@@ -468,7 +485,15 @@ class BM25Engine:
             )
         else:
             found = _kernels.top_k_passage_order(
-                tids, mults, least, *arrays, self._n, k, out_docs, out_scores
+                tids,
+                mults,
+                least,
+                *arrays,
+                self._n,
+                k,
+                out_docs,
+                out_scores,
+                _scratch.get("pruned", 1, np.int64),  # blocks that left lists out
             )
         if found < 0:
             return None
@@ -688,9 +713,9 @@ def compile_kernels() -> None:
         postings.run_pairs = postings.run_pairs.astype(dtype)
         postings.sorted_pairs = postings.sorted_pairs.astype(dtype)
         engine = BM25Engine(postings, k1=1.5, b=0.75, epsilon=0.25)
-        engine._gather([], [])
-        engine._exact([], np.zeros(0, dtype=np.int64))
         none = np.zeros(0, dtype=np.int64)
+        engine._search_gathered(none, none, 1, 1)
+        engine._exact([], none)
         engine._search_lists(none, none, 1)
         engine._search_lists(none, none, 64)  # term order: large k, small index
 

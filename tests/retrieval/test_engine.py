@@ -391,3 +391,65 @@ def test_exhaustive_sums_equal_numpy_exactly(blocks, monkeypatch, order, query, 
     assert len(hits) == min(k, touched)
     if k > touched:
         assert max(i for i, _ in hits) >= 1 << 17  # past the first id groups and blocks
+
+
+@pytest.mark.parametrize("k", [1, 7, 1000])
+@pytest.mark.parametrize(
+    "query",
+    [
+        ["w3", "w17", "w90", "w3"],  # one term twice
+        ["w119", "rare", "w110"],  # passage-ordered lists crossing id groups
+        ["half", "w119", "rare"],  # idf 0: passages summing to 0 tie, lower passage first
+        ["common", "w0", "w115", "rare", "half"],  # floored idf
+        ["w90", "w90"],  # one list, its impact order, twice its weight
+        ["half"],  # one list of idf 0: every passage of it ties
+    ],
+)
+def test_gathered_queries_equal_numpy_exactly(blocks, monkeypatch, query, k):
+    """Queries summing only the passages they touch select and sort their answer in one
+    compiled call: the same passages and bit-identical scores as numpy, ties to the
+    lower passage, whether its candidate buffers fit at once or are regrown."""
+    corpus, _, engine = blocks
+    monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 10.0)  # nothing exhaustive
+    hits = engine.search(query, k)
+    tids = np.array([engine._term_ids[t] for t in dict.fromkeys(query)], dtype=np.int64)
+    mults = np.array([query.count(t) for t in dict.fromkeys(query)], dtype=np.int64)
+    assert engine._search_gathered(tids, mults, k, 1) == hits  # buffers too small at first
+    monkeypatch.setattr(engine_module, "_COMPILED_PASSAGES", 10**9)
+    assert hits == engine.search(query, k)
+    qset = set(query)
+    assert len(hits) == min(k, sum(1 for p in corpus if qset.intersection(p)))
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    """70k passages over five blocks: a rare word and two words in most passages,
+    whose weights together are far below a passage with the rare word."""
+    rng = np.random.default_rng(5)
+    corpus = []
+    for _ in range(70_000):
+        passage = [f"f{i}" for i in rng.integers(0, 5000, size=int(rng.integers(5, 30)))]
+        for word, share in (("often", 0.6), ("usual", 0.4), ("seldom", 0.01)):
+            if rng.random() < share:
+                passage += [word] * int(rng.integers(1, 3))
+        corpus.append(passage)
+    return BM25Engine.build(corpus, k1=K1, b=B, epsilon=EPSILON)
+
+
+@pytest.mark.parametrize("k", [1, 5, 31])
+@pytest.mark.parametrize(
+    "query", [["seldom", "often", "usual"], ["usual", "seldom", "often", "seldom"]]
+)
+def test_blocks_leave_out_lists_that_cannot_reach_the_heap(skewed, monkeypatch, query, k):
+    """With a small k and a full heap, a block sums only the lists that can lift a
+    passage to the heap's worst score and looks the others up for the passages within
+    reach of it: the same passages and bit-identical scores as summing everything
+    (numpy), the weights of every passage added fewest postings first."""
+    monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
+    hits = skewed.search(query, k)
+    assert engine_module._scratch.get("pruned", 1, np.int64)[0] > 0  # lists were left out
+    monkeypatch.setattr(engine_module, "_COMPILED_PASSAGES", 10**9)
+    assert hits == skewed.search(query, k)
+    scores = skewed.get_scores(query)
+    want = sorted(np.flatnonzero(scores), key=lambda d: (-scores[d], d))[:k]
+    assert [d for d, _ in hits] == want
