@@ -280,7 +280,8 @@ def _sift_down(heap_scores, heap_docs, size, i):
 _PROBE_COST = 32
 # Lists are left out only for k below this: with a larger k the heap's worst score
 # stays low and most passages stay within reach (Zipfian questions at 1M passages,
-# k=100: 1.0-1.1 times the time of summing everything).
+# k=100, with an earlier form of the cost rule: 1.0-1.2 times the time of summing
+# everything).
 _PRUNE_K = 32
 
 # Passages per chunk of an accumulator when selecting the best k: with a full heap, a
