@@ -795,24 +795,16 @@ def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
 PROPER_SHARE = 0.6
 
 
-def _proper_words(words: set[str], texts: list[str]) -> set[str]:
-    """The words of a question that the passages write as proper nouns."""
-    proper: set[str] = set()
-    for word in words:
-        if not word.isalpha() or len(word) < 2:
-            continue
-        uses = re.findall(rf"\b{re.escape(word)}\b", "\n".join(texts), re.IGNORECASE)
-        capitalised = sum(u[0].isupper() for u in uses)
-        if uses and capitalised >= PROPER_SHARE * len(uses):
-            proper.add(word)
-    return proper
+def _proper_words(words: set[str], text: str) -> set[str]:
+    """The words of a question that the passages (their text) write as proper nouns."""
+    return {w for w in words if w.isalpha() and len(w) >= 2 and _proper_phrase(w, text)}
 
 
-def _proper_phrase(phrase: str, texts: list[str]) -> bool:
-    """Whether the passages write a phrase of the question capitalised, word by word, at
-    least PROPER_SHARE of the times they use it."""
+def _proper_phrase(phrase: str, text: str) -> bool:
+    """Whether the passages (their text) write a phrase of the question (or one word)
+    capitalised, word by word, at least PROPER_SHARE of the times they use it."""
     pattern = r"\s+".join(re.escape(w) for w in phrase.split())
-    uses = re.findall(rf"\b{pattern}\b", "\n".join(texts), re.IGNORECASE)
+    uses = re.findall(rf"\b{pattern}\b", text, re.IGNORECASE)
     capitalised = sum(all(w[0].isupper() for w in u.split()) for u in uses)
     return bool(uses) and capitalised >= PROPER_SHARE * len(uses)
 
@@ -828,7 +820,8 @@ def _asked_names(
     capitalised = {
         w for m in _NAME_WORD.finditer(question.strip()) for w in surface_words(m.group(1))
     }
-    proper = _proper_words(set(words) & set(known), texts) | capitalised
+    text = "\n".join(texts)
+    proper = _proper_words(set(words) & set(known), text) | capitalised
     runs: list[list[str]] = []
     previous = -2
     for position, word in enumerate(words):
@@ -836,7 +829,7 @@ def _asked_names(
         # a word the passages write in lower case elsewhere ("public cloud") is part of
         # the name it follows when they write the two as a name ("Alibaba Cloud")
         if word in known and (
-            word in proper or (follows and _proper_phrase(f"{runs[-1][-1]} {word}", texts))
+            word in proper or (follows and _proper_phrase(f"{runs[-1][-1]} {word}", text))
         ):
             if follows:
                 runs[-1].append(word)
