@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from bot.checks import CheckResult
 from bot.config import Settings, SettingsError, load_settings
+from retrieval.liveness import process_alive
 
 __all__ = [
     "HEARTBEAT_EVERY",
@@ -165,7 +166,7 @@ def _heartbeat_results(path: Path, max_age: float, now: float) -> list[CheckResu
             f"last written {_ago(age)} (more than {max_age:.0f} s): "
             "the bot is gone or its event loop is stuck",
         )
-    elif not _alive(pid, str(beat.get("host", ""))):
+    elif not process_alive(pid, str(beat.get("host", ""))):
         heartbeat = CheckResult("heartbeat", False, f"process {pid} is not running")
     else:
         heartbeat = CheckResult("heartbeat", True, f"written {_ago(age)} by process {pid}")
@@ -198,19 +199,6 @@ def _gateway(state: str, shards: dict[str, Any], running_for: float) -> CheckRes
     return CheckResult(
         "gateway", True, f"{len(shards)} {noun} connected, heartbeat latency {worst:.0f} ms"
     )
-
-
-def _alive(pid: int, host: str) -> bool:
-    """False only when the process is known to be gone (same host, no such pid)."""
-    if host and host != socket.gethostname():
-        return True  # another machine's process: the file's age is the evidence
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _database(path: Path) -> CheckResult:

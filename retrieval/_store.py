@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from retrieval.liveness import process_alive
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
@@ -206,7 +208,7 @@ def _served_by_others(root: Path) -> set[str]:
         pid = path.name.removeprefix(_SERVING)
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        if not _pid_alive(int(pid)):
+        if not process_alive(int(pid)):
             path.unlink(missing_ok=True)
             continue
         with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -292,17 +294,7 @@ def publish_cache(root: Path, name: str, save: Callable[[Path], None]) -> Path |
 
 def _builder_alive(staging_name: str) -> bool:
     pid = staging_name.removeprefix(_STAGING).partition("-")[0]
-    return not pid.isdigit() or _pid_alive(int(pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+    return not pid.isdigit() or process_alive(int(pid))
 
 
 # --- integrity -------------------------------------------------------------------------

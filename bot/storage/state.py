@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from retrieval.liveness import process_alive
+
 if TYPE_CHECKING:
     from .database import Database
 
@@ -130,7 +132,7 @@ class StateRepository:
             )
             assert held is not None  # the upsert found a row it did not update
             holder = Lease(*(held[i] for i in range(5)))
-            if not take_from_dead or _alive(holder.host, holder.pid):
+            if not take_from_dead or process_alive(holder.pid, holder.host):
                 return holder
             taken = await self._db.execute(
                 "UPDATE leases SET owner = ?, host = ?, pid = ?, expires_at = ? "
@@ -177,7 +179,7 @@ class StateRepository:
                 if row is None:
                     continue
                 holder = ShardHolder(*(row[i] for i in range(6)))
-                if holder.expires_at > now and _alive(holder.host, holder.pid):
+                if holder.expires_at > now and process_alive(holder.pid, holder.host):
                     taken.append(holder)
             if taken:
                 raise ShardTaken(taken)
@@ -201,16 +203,3 @@ class StateRepository:
         """Give this process's leases up (on a clean stop)."""
         async with self._db.transaction():
             await self._db.execute("DELETE FROM shard_locks WHERE owner = ?", (owner,))
-
-
-def _alive(host: str, pid: int) -> bool:
-    """False only when the holder is known to be gone: same host, no such process."""
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
