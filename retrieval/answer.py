@@ -887,9 +887,18 @@ def _with_aliases(text: str, aliases: list[str]) -> str:
     return f"{text} ({'; '.join(aliases)})" if aliases else text
 
 
+# Chat markup that names nothing the articles could say: Discord's mentions of users,
+# roles and channels, @everyone and @here, custom emoji and timestamps. Read as words,
+# "@everyone who is Dai Shan?" searched for "everyone" too and got a worse answer.
+_CHAT_MARKUP = re.compile(
+    r"<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>|<t:-?\d+(?::[tTdDfFR])?>|@(?:everyone|here)\b"
+)
+
+
 def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
     """How question is searched in index, with the synonyms given (the file's and the
-    admins')."""
+    admins'). Chat markup in it is left out."""
+    question = " ".join(_CHAT_MARKUP.sub(" ", question).split())
     groups = _alias_groups(index.aliases, synonyms or Synonyms())
     # only the names the articles use: others would add nothing to find
     aliases = [

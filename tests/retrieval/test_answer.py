@@ -726,3 +726,25 @@ def test_a_count_of_the_company_is_not_one_of_its_unit_named_after_it() -> None:
     assert result.answer is None, result.answer
     result = answer_question(index, "how many employees does stratus have", synonyms=synonyms)
     assert result.answer is not None and "9000" in result.answer.text, result.reason
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        "@everyone who is Dai Shan?",
+        "who is Dai Shan? <@123>",
+        "<@!5> who is <@&9> Dai Shan? <#789> <:smile:123> <t:1700000000:R> @here",
+    ],
+)
+def test_chat_markup_in_a_question_changes_nothing(seed_index: Index, marked: str) -> None:
+    plain = answer_question(seed_index, "who is Dai Shan?")
+    result = answer_question(seed_index, marked)
+    assert result.question == "who is Dai Shan?"
+    assert plain.answer is not None and result.answer is not None
+    assert result.answer.text == plain.answer.text
+
+
+def test_a_question_of_chat_markup_alone_has_no_words(seed_index: Index) -> None:
+    result = answer_question(seed_index, "<@123> @everyone")
+    assert result.answer is None
+    assert result.reason == "The question has no words to search for."
