@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import threading
 import time
@@ -37,6 +38,17 @@ CONSOLE_CHANNEL = 0
 CONSOLE_GUILD = 0
 PROMPT = "corpusbot> "
 PROGRESS_EVERY = 2.0  # seconds between progress lines of a running /reindex
+
+
+# Discord's way of typing a command's options, copied into the console: "/ask
+# question:Who is Dai Shan? private:True" asks "Who is Dai Shan?".
+_QUESTION_OPTION = re.compile(r"^question:\s*", re.IGNORECASE)
+_PRIVATE_OPTION = re.compile(r"(?:^|\s)private:\s*(?:true|false|yes|no)\b", re.IGNORECASE)
+
+
+def _without_options(question: str) -> str:
+    """The question of an /ask line, without Discord's option names."""
+    return _QUESTION_OPTION.sub("", _PRIVATE_OPTION.sub(" ", question).strip())
 
 
 class Console:
@@ -70,7 +82,7 @@ class Console:
         line = line.strip()
         if not line:
             return True
-        if line in {"/quit", "/exit", "quit", "exit"}:
+        if line.lower() in {"/quit", "/exit", "quit", "exit"}:
             return False
         name, _, rest = line.removeprefix("/").partition(" ")
         command = self.commands.get(name.lower())
@@ -87,6 +99,7 @@ class Console:
         return True
 
     async def ask(self, question: str) -> None:
+        question = _without_options(question)
         outcome = await self.core.ask(question, self.who)
         self.last_query_id = outcome.query_id
         card = answer_card(question, outcome.result, outcome.query_id)
@@ -116,7 +129,7 @@ class Console:
             user_id=CONSOLE_USER,
         )
         verb = "Subscribed" if created else "Updated"
-        self.say(f"{verb}: this channel gets a {sub.cadence} digest on “{sub.topic}”.")
+        self.say(f"{verb}: this channel gets the {sub.cadence} digest on “{sub.topic}”.")
 
     async def unsubscribe(self, topic: str) -> None:
         removed = await self.core.unsubscribe(CONSOLE_CHANNEL, topic)
@@ -174,6 +187,7 @@ class Console:
         self.say(
             "Console only: /vote QUERY_ID up|down [reason], /stats [day|week|month|all], /quit"
         )
+        self.say("Here every answer is shown to you alone: /ask needs no private option.")
 
     async def deliver_due(self) -> None:
         """Post every due digest to the console channel, as the digest loop would."""

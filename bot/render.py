@@ -255,7 +255,8 @@ def to_text(card: Card) -> str:
         text = re.sub(r"<#(\d+)>", r"#\1", text)
         return re.sub(r"\\([\\*_~`|>#\[\]()-])", r"\1", text)
 
-    lines = [plain(card.title), "-" * min(len(card.title), 60)]
+    title = plain(card.title)
+    lines = [title, "-" * min(len(title), 60)]
     if card.description:
         lines.append(plain(card.description))
     for name, value in card.fields:

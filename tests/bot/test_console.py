@@ -116,13 +116,13 @@ async def test_subscribe_posts_the_first_digest_once(session: Session) -> None:
     out = await session.send("/subscribe Alibaba Cloud daily")
 
     subscribed, _, posted = out.partition("[posted in #console: daily digest]")
-    assert subscribed == "Subscribed: this channel gets a daily digest on “Alibaba Cloud”.\n"
+    assert subscribed == "Subscribed: this channel gets the daily digest on “Alibaba Cloud”.\n"
     assert "New on “Alibaba Cloud”" in posted
     assert "Employee No. 004 saves Ali" in posted
     assert "each is sent to this channel once" in posted
 
     again = await session.send("/subscribe alibaba cloud daily")
-    assert again == "Updated: this channel gets a daily digest on “Alibaba Cloud”.\n"
+    assert again == "Updated: this channel gets the daily digest on “Alibaba Cloud”.\n"
     listing = await session.send("/subscriptions")
     assert "“Alibaba Cloud” (daily)" in listing
     assert "active · next digest in 24 h" in listing
@@ -257,7 +257,24 @@ async def test_quit_and_blank_lines(session: Session) -> None:
     assert await session.console.handle("   ") is True
     assert await session.console.handle("/quit") is False
     assert await session.console.handle("exit") is False
+    assert await session.console.handle("/QUIT") is False
     assert session.out.getvalue() == ""
+
+
+async def test_discords_option_names_are_not_part_of_the_question(session: Session) -> None:
+    out = await session.send("/ask question:Who is Dai Shan? private:True")
+
+    assert describes_dai_shan(out)
+    record = await session.core.db.queries.get(1)
+    assert record is not None and record.question == "Who is Dai Shan?"
+
+
+async def test_a_title_with_markdown_is_underlined_as_printed(session: Session) -> None:
+    out = await session.send("/ask **Who** is `Dai Shan`?")
+
+    title, underline = out.splitlines()[:2]
+    assert title == "**Who** is `Dai Shan`?"  # as typed, its escapes undone
+    assert underline == "-" * len(title)
 
 
 def test_corpusbot_console_reads_commands_from_stdin(tmp_path: Path, seed_copy: Path) -> None:
