@@ -866,17 +866,18 @@ class Reading:
     """A question as it is searched: with the other names the articles use for the
     names in it (the learned aliases and the synonyms given), and its index terms."""
 
-    question: str
+    question: str  # as asked
+    text: str  # as read: without chat markup
     groups: Synonyms
     aliases: list[str]
-    terms: QueryTerms  # of the question with its aliases, typos corrected
+    terms: QueryTerms  # of the text with its aliases, typos corrected
 
     @property
     def embedded(self) -> str:
         """The text embedded: the question with typos corrected (the model reads
         "custmers" as word pieces that have little to do with "customers") and its
         aliases in brackets."""
-        text = self.question
+        text = self.text
         for typed, spelled in (self.terms.corrections | self.terms.spellings).items():
             text = re.sub(rf"\b{re.escape(typed)}\b", spelled, text, flags=re.IGNORECASE)
         return _with_aliases(text, self.aliases)
@@ -898,17 +899,17 @@ _CHAT_MARKUP = re.compile(
 def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
     """How question is searched in index, with the synonyms given (the file's and the
     admins'). Chat markup in it is left out."""
-    question = " ".join(_CHAT_MARKUP.sub(" ", question).split())
+    text = " ".join(_CHAT_MARKUP.sub(" ", question).split())
     groups = _alias_groups(index.aliases, synonyms or Synonyms())
     # only the names the articles use: others would add nothing to find
     aliases = [
         alias
-        for alias in groups.expansions(question)
+        for alias in groups.expansions(text)
         if all(index.engine.doc_freq(t) > 0 for t in tokenize(alias))
     ]
     # the words of the groups are names, spelled as the person asking knows them
-    terms = index.query_terms(_with_aliases(question, aliases), groups.words)
-    return Reading(question, groups, aliases, terms)
+    terms = index.query_terms(_with_aliases(text, aliases), groups.words)
+    return Reading(question, text, groups, aliases, terms)
 
 
 def embed_question(reading: Reading) -> np.ndarray:
@@ -932,17 +933,17 @@ def answer_question(
         question if isinstance(question, Reading) else read_question(index, question, synonyms)
     )
     question, groups, aliases, terms = (
-        reading.question,
+        reading.text,
         reading.groups,
         reading.aliases,
         reading.terms,
     )
     if not terms.terms and not terms.unknown:
-        return Result(question, None, [], "The question has no words to search for.")
+        return Result(reading.question, None, [], "The question has no words to search for.")
     if vector is None:
         vector = embed_question(reading)
     hits = index.search(terms, k=k, vector=vector)
-    result = Result(question, None, hits, corrections=terms.corrections, aliases=aliases)
+    result = Result(reading.question, None, hits, corrections=terms.corrections, aliases=aliases)
     if not hits:
         result.reason = "No article mentions these words."
         return result
