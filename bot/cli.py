@@ -63,7 +63,8 @@ class _LazyConsole:
 
 
 out = _LazyConsole(highlight=False, soft_wrap=True)
-err = _LazyConsole(stderr=True, highlight=False)
+# one error a line, never wrapped: scripts read them line by line
+err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def escape(text: str) -> str:
@@ -206,8 +207,7 @@ async def _ask_all(
             except UserError as exc:
                 if not one_per_line:
                     raise Failure(str(exc)) from None
-                if text.strip():
-                    err.print(f"line {number}: {escape(str(exc))}")
+                err.print(f"line {number}: {escape(str(exc))}")
                 if as_json:
                     _write_bytes(json_line(_refused_json(text)))
                 else:

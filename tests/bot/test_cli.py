@@ -132,7 +132,7 @@ def _check_contract(payload: dict, question: str) -> None:
 
 
 def _flat(text: str) -> str:
-    """Text with line wrapping undone (the console wraps long error lines)."""
+    """Text with its runs of white space made one space."""
     return " ".join(text.split())
 
 
@@ -264,7 +264,7 @@ def test_an_overlong_question_on_stdin_keeps_the_other_lines(
     corpusbot: Run, tmp_path: Path
 ) -> None:
     """One refused line does not stop the others: each line still gets its object."""
-    questions = [ANSWERABLE, "x" * 10_000, UNANSWERABLE]
+    questions = [ANSWERABLE, "x" * 10_000, UNANSWERABLE, "  "]
     proc = corpusbot("ask", "--json", "--stdin", stdin="\n".join(questions) + "\n")
     assert proc.returncode == 0, proc.stderr
     payloads = _json_lines(proc.stdout)
@@ -272,7 +272,12 @@ def test_an_overlong_question_on_stdin_keeps_the_other_lines(
     for payload, question in zip(payloads, questions, strict=True):
         _check_contract(payload, question)
     assert payloads[1]["answer"] is None and payloads[1]["passages"] == []
-    assert "line 2: Questions can be at most 300 characters" in _flat(proc.stderr)
+    assert payloads[3]["answer"] is None and payloads[3]["passages"] == []
+    # each refused line's reason on a line of its own, unwrapped
+    assert proc.stderr.splitlines() == [
+        "line 2: Questions can be at most 300 characters (yours has 10000). Try a shorter one.",
+        "line 4: Ask a question about the articles, e.g. `/ask Who is Dai Shan?`",
+    ]
     assert [row[1] for row in _logged(tmp_path)] == [ANSWERABLE, UNANSWERABLE]
 
 
