@@ -144,7 +144,7 @@ class Console:
         self.say(to_text(subscriptions_card(subs, self.core.clock(), where="this console")))
 
     async def digest(self, topic: str) -> None:
-        digest = await self.core.preview_digest(topic)
+        digest = await self.core.preview_digest(topic, CONSOLE_CHANNEL)
         self.say(to_text(digest_card(digest.topic, digest.items, preview=True)))
 
     async def reindex(self, _: str) -> None:

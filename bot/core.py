@@ -507,9 +507,16 @@ class Core:
                 break
         return items
 
-    async def preview_digest(self, topic: str) -> Digest:
-        """What a digest on topic would list now (the best matches, any age)."""
+    async def preview_digest(self, topic: str, channel_id: int | None = None) -> Digest:
+        """What a digest on topic would list now: the channel's next one if it has a
+        digest on that topic (never an article already sent there), else a first one
+        (the best matches, any age)."""
         topic = clean_topic(topic)
+        if channel_id is not None:
+            key = topic_key(topic)
+            for sub in await self.db.subscriptions.for_channel(channel_id):
+                if sub.topic_key == key:
+                    return await self.build_digest(sub)
         items = await self.workers.run(self._matching, topic, set(), DIGEST_MAX_ITEMS)
         return Digest(topic, tuple(items))
 

@@ -215,7 +215,11 @@ def digest_card(topic: str, items: Sequence[tuple[str, str, str]], *, preview: b
         card.fields.append((shorten(f"{n}. {escape(doc_title)}", FIELD_NAME_MAX), value))
     if items:
         noun = "article" if len(items) == 1 else "articles"
-        card.footer = f"{len(items)} {noun} · each is sent to this channel once"
+        card.footer = f"{len(items)} {noun} · " + (
+            "a digest sends each article to a channel once"
+            if preview
+            else "each is sent to this channel once"
+        )
     return fit(card)
 
 

@@ -177,7 +177,7 @@ class Digests(commands.Cog):
         # acknowledged first: the search waits its turn behind questions being answered
         with self.core.workers.acknowledging():
             await interaction.response.defer(ephemeral=True, thinking=True)
-        preview = await self.core.preview_digest(topic)
+        preview = await self.core.preview_digest(topic, interaction.channel_id)
         card = digest_card(preview.topic, preview.items, preview=True)
         await interaction.followup.send(
             embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS

@@ -540,6 +540,25 @@ async def test_preview_digest(core: Core) -> None:
         await core.preview_digest("")
 
 
+async def test_a_subscribed_channels_preview_is_its_next_digest(
+    core: Core, clock: Clock, seed_copy: Path
+) -> None:
+    sub = await subscribe(core)
+    sent = await deliver(core, sub)
+    assert sent
+
+    clock.advance(DAY)
+    (seed_copy / f"{NEW_ARTICLE_ID}.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    await core.reindex()
+
+    here = await core.preview_digest("alibaba  cloud", CHANNEL)
+    elsewhere = await core.preview_digest("Alibaba Cloud", CHANNEL + 1)
+    assert [item.doc_id for item in here.items] == [NEW_ARTICLE_ID]
+    assert set(sent) <= {item.doc_id for item in elsewhere.items}
+    # a preview delivers nothing
+    assert [item.doc_id for item in (await core.build_digest(sub)).items] == [NEW_ARTICLE_ID]
+
+
 # --- reindex --------------------------------------------------------------------------
 
 

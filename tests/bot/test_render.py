@@ -226,7 +226,7 @@ def test_a_preview_digest_and_an_empty_one() -> None:
     empty = digest_card("Taobao", [], preview=True)
 
     assert card.title == "Preview: New on “Taobao”"
-    assert card.footer == "1 article · each is sent to this channel once"
+    assert card.footer == "1 article · a digest sends each article to a channel once"
     assert empty.description == "No matching articles right now."
     assert empty.fields == []
 
