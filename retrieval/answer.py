@@ -32,7 +32,7 @@ from retrieval.passages import leads_with_title
 from retrieval.query import dictionary
 from retrieval.semantic import encoder
 from retrieval.synonyms import Synonyms, phrase_key
-from retrieval.text import STOP_WORDS, stem, surface_words, tokenize
+from retrieval.text import STOP_WORDS, script_runs, script_units, stem, surface_words, tokenize
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -896,6 +896,33 @@ _CHAT_MARKUP = re.compile(
 )
 
 
+def _unaliased(text: str, groups: Synonyms, aliases: list[str]) -> str:
+    """Text without the names in it that brought aliases to its reading."""
+    said = f" {phrase_key(text)} "
+    for group in groups:
+        if any(alias in group for alias in aliases):
+            for member in group:
+                if f" {phrase_key(member)} " in said:
+                    text = re.sub(re.escape(member), " ", text, flags=re.IGNORECASE)
+    return text
+
+
+_SCRIPT_NAMES = {"CJK": "Chinese characters", "HIRAGANA": "kana", "KATAKANA": "kana"}
+
+
+def _foreign_script(text: str, known: frozenset[str]) -> str:
+    """The script most of text's words are written in, named for people, when the index
+    has no word in it ("阿里巴巴的CEO是谁" over English articles: Chinese characters);
+    else "". Its words would be unknown to the index, and the few others ("CEO") would
+    be answered as if they were the question."""
+    units = script_units(text)
+    foreign = {name: n for name, n in units.items() if name not in known}
+    if not foreign or 2 * sum(foreign.values()) < sum(units.values()):
+        return ""
+    main = max(foreign, key=lambda name: (foreign[name], name))
+    return _SCRIPT_NAMES.get(main, f"{main.title()} script")
+
+
 def read_question(index: Index, question: str, synonyms: Synonyms | None = None) -> Reading:
     """How question is searched in index, with the synonyms given (the file's and the
     admins'). Chat markup in it is left out."""
@@ -938,6 +965,17 @@ def answer_question(
         reading.aliases,
         reading.terms,
     )
+    # a name the synonyms give aliases for is known by them ("马云" by "Ma Yun")
+    unaliased = _unaliased(question, groups, aliases)
+    foreign = _foreign_script(unaliased, index.vocabulary.scripts)
+    if foreign:
+        return Result(
+            reading.question,
+            None,
+            [],
+            f"The question is mostly in {foreign}, which the articles are not written in: "
+            "ask it in the articles' language.",
+        )
     if not terms.terms and not terms.unknown:
         return Result(reading.question, None, [], "The question has no words to search for.")
     if vector is None:
@@ -958,6 +996,9 @@ def answer_question(
         for word in key.split()
     }
     missing = [n for n in _unknown_names(question, terms) if not set(surface_words(n)) <= covered]
+    # and so is a word in a script the articles are not written in ("Who is 马云?")
+    known = index.vocabulary.scripts
+    missing += [run for name, run in script_runs(unaliased) if name not in known]
     if missing:
         result.reason = f"The articles never mention {', '.join(missing)}."
         return result

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.text import analyze
+from retrieval.text import analyze, script
 
 __all__ = ["QueryTerms", "Vocabulary", "dictionary"]
 
@@ -126,6 +126,11 @@ class Vocabulary:
         # Closest first; among equally close words the one in more passages.
         best = min(matches, key=lambda m: (m[1], -self._doc_freq(self.surfaces[m[0]]), m[0]))
         return best[0]
+
+    @cached_property
+    def scripts(self) -> frozenset[str]:
+        """The scripts the index's words are written in."""
+        return frozenset(script(char) for word in self.surfaces for char in word) - {""}
 
     @cached_property
     def _words(self) -> list[str]:

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 
 import Stemmer
 
-__all__ = ["STOP_WORDS", "analyze", "normalize", "stem", "surface_words", "tokenize"]
+__all__ = [
+    "STOP_WORDS",
+    "analyze",
+    "normalize",
+    "script",
+    "script_runs",
+    "script_units",
+    "stem",
+    "surface_words",
+    "tokenize",
+]
 
 # Apostrophe look-alikes folded to "'" (right/left single quote, modifier letter, prime,
 # grave, acute, fullwidth).
@@ -90,3 +101,37 @@ def analyze(text: str) -> list[tuple[str, str]]:
 def tokenize(text: str) -> list[str]:
     """Index terms of text: normalized, stop words removed, stemmed."""
     return [stem(word) for word in surface_words(text) if word not in STOP_WORDS]
+
+
+# Scripts written without spaces between words: each character counts as a word.
+_UNSPACED = frozenset({"CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR"})
+
+
+def script(char: str) -> str:
+    """The script of a letter as its Unicode name begins ("LATIN", "CJK", "CYRILLIC"),
+    or "" for anything else."""
+    if not char.isalpha():
+        return ""
+    return unicodedata.name(char, "").partition(" ")[0]
+
+
+def script_runs(text: str) -> list[tuple[str, str]]:
+    """Text's runs of letters of one script, each with its script, in order."""
+    runs: list[tuple[str, str]] = []
+    start, previous = 0, ""
+    for n, char in enumerate([*text, " "]):
+        current = script(char)
+        if current != previous:
+            if previous:
+                runs.append((previous, text[start:n]))
+            start, previous = n, current
+    return runs
+
+
+def script_units(text: str) -> Counter[str]:
+    """How many words of text each script writes: a run of letters of one script is a
+    word, and so is each character of a script written without spaces."""
+    units: Counter[str] = Counter()
+    for name, run in script_runs(text):
+        units[name] += len(run) if name in _UNSPACED else 1
+    return units

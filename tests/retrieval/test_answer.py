@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from retrieval.build import build_index
 from retrieval.corpus import Document
 from retrieval.index import Hit, Index
 from retrieval.passages import Passage
-from retrieval.synonyms import Synonyms
+from retrieval.synonyms import Synonyms, load_synonyms
 from tests.conftest import EMPLOYEE_004
 
 ALI_000 = "000_7a46dadf526371bf"
@@ -749,3 +750,35 @@ def test_a_question_of_chat_markup_alone_has_no_words(seed_index: Index) -> None
     result = answer_question(seed_index, "<@123> @everyone")
     assert result.answer is None
     assert result.reason == "The question has no words to search for."
+
+
+@pytest.mark.parametrize(
+    ("question", "script"),
+    [
+        ("阿里巴巴的CEO是谁？", "Chinese characters"),  # "CEO" alone is not the question
+        ("CEO是谁", "Chinese characters"),
+        ("Кто такая Дай Шань?", "Cyrillic script"),
+    ],
+)
+def test_a_question_mostly_in_a_script_the_articles_lack_says_so(
+    seed_index: Index, question: str, script: str
+) -> None:
+    result = answer_question(seed_index, question)
+    assert result.answer is None and result.hits == []
+    assert result.reason.startswith(f"The question is mostly in {script},")
+    assert "ask it in the articles' language" in result.reason
+
+
+def test_a_name_in_another_script_is_known_by_its_alias_or_not_at_all(
+    seed_index: Index, seeds_dir: Path
+) -> None:
+    # the bundled synonyms give the Chinese names of the people in the articles
+    synonyms, _ = load_synonyms(seeds_dir / "synonyms.csv")
+    known = answer_question(seed_index, "Who is 马云?", synonyms=synonyms)
+    assert known.answer is not None and "Ma Yun" in known.answer.text
+    # without them, 马云 is a name the articles never mention
+    unknown = answer_question(seed_index, "what did 马云 say to the beijing staff")
+    assert unknown.answer is None
+    assert unknown.reason == "The articles never mention 马云."
+    # and words of a script the articles use are never foreign
+    assert seed_index.vocabulary.scripts == {"LATIN"}

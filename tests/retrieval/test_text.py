@@ -8,7 +8,15 @@ import pytest
 
 from retrieval.index import Index
 from retrieval.query import Vocabulary, dictionary
-from retrieval.text import STOP_WORDS, analyze, normalize, surface_words, tokenize
+from retrieval.text import (
+    STOP_WORDS,
+    analyze,
+    normalize,
+    script_runs,
+    script_units,
+    surface_words,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -168,3 +176,18 @@ def test_words_run_together_or_apart_meet_the_articles_spelling() -> None:
     # an English word is not taken apart
     assert "mindset" in read.unknown and "mind" not in read.surfaces
     assert len(read.terms) == len(read.surfaces)
+
+
+def test_script_runs_and_units() -> None:
+    text = "Who is 马云? Кто 😀 CEO是谁"
+    assert script_runs(text) == [
+        ("LATIN", "Who"),
+        ("LATIN", "is"),
+        ("CJK", "马云"),
+        ("CYRILLIC", "Кто"),
+        ("LATIN", "CEO"),
+        ("CJK", "是谁"),
+    ]
+    # a script written without spaces counts a word a character
+    assert script_units(text) == {"LATIN": 3, "CJK": 4, "CYRILLIC": 1}
+    assert script_units("?! 42 😀") == {}
