@@ -258,9 +258,22 @@ _BIRTHPLACE = re.compile(
     r"|\bgrew up in\b|\boriginally from\b|\bcomes? from\b",
     re.I,
 )
+# Asked where someone studied, a sentence naming a place of learning or saying they
+# studied or graduated (not any sentence about them).
+_ASKS_SCHOOL = re.compile(
+    r"\b(?:which|what)\s+(?:university|college|school|uni|institute)\b|\balma mater\b"
+    r"|\bwhere\b.*\b(?:stud(?:y|ied)|graduated?|educated)\b"
+    r"|\bgo to (?:college|university|uni)\b",
+    re.I,
+)
+_SCHOOL = re.compile(
+    r"\b(?:University|College|Institute|Academy|Polytechnic)\b"
+    r"|\b(?:studied|graduated|graduate of|majored|alumn(?:us|a|i))\b"
+)
 # Question patterns and the sentence patterns that answer them, most specific first.
 _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     (_ASKS_BIRTHPLACE, _BIRTHPLACE.search),
+    (_ASKS_SCHOOL, _SCHOOL.search),
     (re.compile(r"\bhow old\b|\bwhat age\b|\bat what age\b", re.I), _AGE.search),
     (
         re.compile(
@@ -873,14 +886,18 @@ class Reading:
     terms: QueryTerms  # of the text with its aliases, typos corrected
 
     @property
-    def embedded(self) -> str:
-        """The text embedded: the question with typos corrected (the model reads
-        "custmers" as word pieces that have little to do with "customers") and its
-        aliases in brackets."""
+    def corrected(self) -> str:
+        """The text with typos corrected ("what colege ..." asks "what college ...")."""
         text = self.text
         for typed, spelled in (self.terms.corrections | self.terms.spellings).items():
             text = re.sub(rf"\b{re.escape(typed)}\b", spelled, text, flags=re.IGNORECASE)
-        return _with_aliases(text, self.aliases)
+        return text
+
+    @property
+    def embedded(self) -> str:
+        """The text embedded: corrected (the model reads "custmers" as word pieces that
+        have little to do with "customers"), with its aliases in brackets."""
+        return _with_aliases(self.corrected, self.aliases)
 
 
 def _with_aliases(text: str, aliases: list[str]) -> str:
@@ -1010,7 +1027,8 @@ def answer_question(
         terms=terms,
         weights={t: index.idf(t) for t in set(terms.terms)},
         vector=vector,
-        test=_answer_test(question, frozenset(t for name in names for t in name[0])),
+        # the kind of fact asked for, read with its spelling corrected
+        test=_answer_test(reading.corrected, frozenset(t for name in names for t in name[0])),
         bonus=_type_bonus(question, groups, aliases),
         periods=_periods(question),
         names=names,

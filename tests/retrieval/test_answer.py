@@ -487,6 +487,37 @@ def test_asked_where_someone_is_from_only_a_birthplace_answers(
         assert answer in result.answer.text
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("which university did wang fang attend", "Ningbo Institute of Technology"),
+        ("where did wang fang study", "Ningbo Institute of Technology"),
+        ("what colege did wang fang go to", "Ningbo Institute of Technology"),  # a typo
+        ("which university did chen lu attend", None),  # she is named, her studies are not
+        ("chen lu alma mater", None),
+    ],
+)
+def test_asked_where_someone_studied_only_a_place_of_learning_answers(
+    question: str, answer: str | None
+) -> None:
+    people = Document(
+        "bios",
+        "Two founders",
+        (
+            "Chen Lu gave way to Wang Fang in the spring. Chen Lu moved to Shanghai to "
+            "run the college recruitment drive.",
+            "Wang Fang grew up in Ningbo and studied at Ningbo Institute of Technology.",
+        ),
+        "g7",
+    )
+    result = answer_question(build_index([people, *GATES]), question)
+    if answer is None:
+        assert result.answer is None, result.answer
+    else:
+        assert result.answer is not None, result.reason
+        assert answer in result.answer.text
+
+
 def test_where_a_thing_comes_from_is_not_a_birthplace_question() -> None:
     test = _answer_test("where does wu's nickname come from")
     assert test is None or test("It comes from a martial arts novel.")
