@@ -296,7 +296,7 @@ _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
             r"\bhow much\b(?!\s+(?:time|longer|older|bigger|larger|more|less)\b)"
             r"|\bwhat (?:amount|revenue|price|cost|valuation|salary|profit|turnover)\b"
             r"|\bvalued at\b|\bmarket (?:cap|value)\b"
-            r"|^\W*what\b.*\b(?:revenue|turnover|profit|valuation|salary)s?\b",
+            r"|^\W*what\b.*\b(?:revenue|turnover|profit|valuation|salary|price|cost)s?\b",
             re.I,
         ),
         _has_amount,

@@ -813,3 +813,17 @@ def test_a_name_in_another_script_is_known_by_its_alias_or_not_at_all(
     assert unknown.reason == "The articles never mention 马云."
     # and words of a script the articles use are never foreign
     assert seed_index.vocabulary.scripts == {"LATIN"}
+
+
+@pytest.mark.parametrize("priced", [True, False])
+def test_asked_what_a_price_is_only_an_amount_answers(priced: bool) -> None:
+    sentences = ["Stratus's market value has passed Nimbus again, and Stratus is upbeat."]
+    if priced:
+        sentences.append("Stratus shares closed at a price of 12.5 dollars on Friday.")
+    market = Document("market", "Stratus shares", (" ".join(sentences),), "m1")
+    result = answer_question(build_index([market, *GATES]), "What is Stratus's stock price?")
+    if priced:
+        assert result.answer is not None, result.reason
+        assert "12.5 dollars" in result.answer.text
+    else:
+        assert result.answer is None, result.answer
