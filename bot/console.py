@@ -141,7 +141,8 @@ class Console:
 
     async def subscriptions(self, _: str) -> None:
         subs = await self.core.guild_subscriptions(CONSOLE_GUILD)
-        self.say(to_text(subscriptions_card(subs, self.core.clock(), where="this console")))
+        card = subscriptions_card(subs, self.core.clock(), where="this console")
+        self.say(to_text(card, {CONSOLE_CHANNEL: "console"}))
 
     async def digest(self, topic: str) -> None:
         digest = await self.core.preview_digest(topic, CONSOLE_CHANNEL)

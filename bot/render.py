@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -250,13 +250,15 @@ def to_embed(card: Card) -> discord.Embed:
     return embed
 
 
-def to_text(card: Card) -> str:
-    """The card as plain lines for the console (markdown escapes removed)."""
+def to_text(card: Card, channels: Mapping[int, str] | None = None) -> str:
+    """The card as plain lines for the console (markdown escapes removed); a channel
+    mention shows its name from channels, else its id."""
+    names = channels or {}
 
     def plain(text: str) -> str:
         text = text.replace("**", "").replace("\u200b", "").replace("-# ", "")
         text = re.sub(r"<t:(\d+):R>", lambda m: _relative(int(m.group(1))), text)
-        text = re.sub(r"<#(\d+)>", r"#\1", text)
+        text = re.sub(r"<#(\d+)>", lambda m: f"#{names.get(int(m.group(1)), m.group(1))}", text)
         return re.sub(r"\\([\\*_~`|>#\[\]()-])", r"\1", text)
 
     title = plain(card.title)

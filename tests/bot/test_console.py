@@ -126,6 +126,7 @@ async def test_subscribe_posts_the_first_digest_once(session: Session) -> None:
     listing = await session.send("/subscriptions")
     assert "“Alibaba Cloud” (daily)" in listing
     assert "active · next digest in 24 h" in listing
+    assert "#console · active" in listing and "#0" not in listing
 
 
 async def test_subscribe_needs_a_cadence(session: Session) -> None:
