@@ -42,6 +42,9 @@ _STATED = re.compile(rf"(?P<a>{_NAME}),?\s+(?:also\s+)?(?:known\s+as|called)\s+(
 _BRACKETED = re.compile(rf"(?P<a>{_NAME})\s+\((?P<b>{_NAME})\)")
 
 
+# Every question compares the keys of every group's members (thousands of groups
+# learned from a large corpus): computed once per name, they cost a lookup.
+@functools.lru_cache(maxsize=100_000)
 def phrase_key(text: str) -> str:
     """How a member is compared: its normalized words joined by single spaces."""
     return " ".join(surface_words(text))
