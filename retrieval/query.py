@@ -129,8 +129,12 @@ class Vocabulary:
 
     @cached_property
     def scripts(self) -> frozenset[str]:
-        """The scripts the index's words are written in."""
-        return frozenset(script(char) for word in self.surfaces for char in word) - {""}
+        """The scripts the index's words are written in (looked up once per distinct
+        character: a large vocabulary has a few dozen)."""
+        chars: set[str] = set()
+        for word in self.surfaces:
+            chars.update(word)
+        return frozenset(map(script, chars)) - {""}
 
     @cached_property
     def _words(self) -> list[str]:
