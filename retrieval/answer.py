@@ -913,15 +913,16 @@ _CHAT_MARKUP = re.compile(
 )
 
 
-def _unaliased(text: str, groups: Synonyms, aliases: list[str]) -> str:
-    """Text without the names in it that brought aliases to its reading."""
+def _aliased_names(text: str, groups: Synonyms, aliases: list[str]) -> list[str]:
+    """The names text says that brought aliases to its reading."""
     said = f" {phrase_key(text)} "
-    for group in groups:
-        if any(alias in group for alias in aliases):
-            for member in group:
-                if f" {phrase_key(member)} " in said:
-                    text = re.sub(re.escape(member), " ", text, flags=re.IGNORECASE)
-    return text
+    return [
+        member
+        for group in groups
+        if any(alias in group for alias in aliases)
+        for member in group
+        if f" {phrase_key(member)} " in said
+    ]
 
 
 _SCRIPT_NAMES = {"CJK": "Chinese characters", "HIRAGANA": "kana", "KATAKANA": "kana"}
@@ -983,7 +984,10 @@ def answer_question(
         reading.terms,
     )
     # a name the synonyms give aliases for is known by them ("马云" by "Ma Yun")
-    unaliased = _unaliased(question, groups, aliases)
+    aliased = _aliased_names(question, groups, aliases)
+    unaliased = question
+    for name in aliased:
+        unaliased = re.sub(re.escape(name), " ", unaliased, flags=re.IGNORECASE)
     foreign = _foreign_script(unaliased, index.vocabulary.scripts)
     if foreign:
         return Result(
@@ -1003,15 +1007,7 @@ def answer_question(
         result.reason = "No article mentions these words."
         return result
     # a name the articles never use is known by an alias they do use
-    said = f" {phrase_key(question)} "
-    covered = {
-        word
-        for group in groups
-        if any(alias in group for alias in aliases)
-        for key in map(phrase_key, group)
-        if f" {key} " in said
-        for word in key.split()
-    }
+    covered = {word for name in aliased for word in phrase_key(name).split()}
     missing = [n for n in _unknown_names(question, terms) if not set(surface_words(n)) <= covered]
     # and so is a word in a script the articles are not written in ("Who is 马云?")
     known = index.vocabulary.scripts
