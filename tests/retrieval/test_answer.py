@@ -470,15 +470,20 @@ def test_a_typed_fact_may_name_its_subject_earlier_in_the_paragraph() -> None:
 def test_asked_where_someone_is_from_only_a_birthplace_answers(
     question: str, answer: str | None
 ) -> None:
-    people = Document(
-        "bios",
-        "Two founders",
+    _check_two_founders(
         (
             "Chen Lu gave way to Wang Fang in the spring. Chen Lu moved to Shanghai.",
             "Wang Fang was born in Ningbo and studied in Hangzhou.",
         ),
-        "g7",
+        question,
+        answer,
     )
+
+
+def _check_two_founders(paragraphs: tuple[str, ...], question: str, answer: str | None) -> None:
+    """Asked of an article about two people (among the gate articles), the answer holds
+    answer, or there is none."""
+    people = Document("bios", "Two founders", paragraphs, "g7")
     result = answer_question(build_index([people, *GATES]), question)
     if answer is None:
         assert result.answer is None, result.answer
@@ -500,22 +505,15 @@ def test_asked_where_someone_is_from_only_a_birthplace_answers(
 def test_asked_where_someone_studied_only_a_place_of_learning_answers(
     question: str, answer: str | None
 ) -> None:
-    people = Document(
-        "bios",
-        "Two founders",
+    _check_two_founders(
         (
             "Chen Lu gave way to Wang Fang in the spring. Chen Lu moved to Shanghai to "
             "run the college recruitment drive.",
             "Wang Fang grew up in Ningbo and studied at Ningbo Institute of Technology.",
         ),
-        "g7",
+        question,
+        answer,
     )
-    result = answer_question(build_index([people, *GATES]), question)
-    if answer is None:
-        assert result.answer is None, result.answer
-    else:
-        assert result.answer is not None, result.reason
-        assert answer in result.answer.text
 
 
 def test_where_a_thing_comes_from_is_not_a_birthplace_question() -> None:
