@@ -3,9 +3,10 @@
 Every setting is read here and nowhere else; ``load_settings()`` is called by the entry
 point, never at import. ``deploy/.env.example`` lists each one with its default.
 
-The settings are a pydantic model; the variables are read by ``_raw_values`` (the
-environment over the ``.env`` file, names in any case), which spares a one-shot command
-the import of pydantic-settings and its many optional sources (some 50 ms).
+Each setting is a ``Setting`` in ``SETTINGS``: its variable, a parser from text to its
+type, and its default. The variables are read by ``_raw_values`` (the environment over
+the ``.env`` file, names in any case). Plain Python, as settings are read on every start:
+a validation library's import and model building cost a one-shot command some 0.2 s.
 """
 
 from __future__ import annotations
@@ -16,24 +17,19 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from retrieval.synonyms import Synonyms, load_synonyms
 
 __all__ = [
     "DEFAULT_API_BASE",
+    "SETTINGS",
     "SYNONYMS_FILE_NAME",
+    "Secret",
+    "Setting",
     "Settings",
     "SettingsError",
     "bundled_corpus",
@@ -65,13 +61,194 @@ _ENV_NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", re.MUL
 MAX_INTERVAL_SECONDS = 7 * 86400
 
 
+class Secret:
+    """A value kept out of reprs and logs (the Discord token); ``get_secret_value()``
+    gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- parsers: a value as given (text from the environment, or a typed keyword
+# argument) to the setting's type; a ValueError's message says what is expected --------
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    return value
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(value))
+
+
+def _whole(value: object, *, least: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        number = int(value)
+    else:
+        raise ValueError(f"must be a whole number of at least {least}")
+    if number < least:
+        raise ValueError(f"must be a whole number of at least {least}")
+    return number
+
+
+def _seconds(*, zero: bool) -> Callable[[object], float]:
+    """A finite number of seconds up to MAX_INTERVAL_SECONDS; 0 only if zero is allowed."""
+    expected = (
+        f"must be a number of seconds from {'0' if zero else 'more than 0'} "
+        f"to {MAX_INTERVAL_SECONDS}"
+    )
+
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(expected)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(expected) from None
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number of seconds")
+        if number < 0 or (number == 0 and not zero) or number > MAX_INTERVAL_SECONDS:
+            raise ValueError(expected)
+        return number
+
+    return parse
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE | _FALSE:
+        return word in _TRUE
+    raise ValueError("must be true or false (or 1/0, yes/no, on/off)")
+
+
+def _numbers(kind: str, example: str) -> Callable[[object], tuple[int, ...]]:
+    """Comma- or space-separated whole numbers (or a collection of ints), sorted, once each."""
+
+    def parse(value: object) -> tuple[int, ...]:
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[\s,]+", value.strip()) if p]
+        elif isinstance(value, list | tuple | set | frozenset):
+            parts = [str(p) for p in value if not isinstance(p, bool)]
+            if len(parts) != len(value):
+                raise ValueError(f"not {kind}: expected {example}")
+        else:
+            raise ValueError(f"not {kind}: expected {example}")
+        bad = [p for p in parts if not p.isdigit()]
+        if bad:
+            raise ValueError(f"not {kind}: {', '.join(bad)} (expected {example})")
+        return tuple(sorted({int(p) for p in parts}))
+
+    return parse
+
+
+def _token(value: object) -> Secret:
+    return value if isinstance(value, Secret) else Secret(_text(value))
+
+
+def _api_base(value: object) -> str:
+    url = _text(value).strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError("must be an http(s) URL such as https://discord.com/api/v10")
+    return url
+
+
+def _db(value: object) -> str:
+    # an SQLite file path or a postgresql:// URL: kept as text, as a Path would fold a
+    # URL's "//"
+    return str(value) if isinstance(value, Path) else _text(value)
+
+
+def _log_level(value: object) -> str:
+    level = _text(value).strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def _log_file(value: object) -> Path:
+    path = _path(value)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file path, or leave it empty")
+    return path
+
+
+_shard_ids = _numbers("shard ids", "e.g. 0,1")
+_user_ids = _numbers("user ids", "comma-separated numbers")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: the environment variable it is read from, how its text is parsed,
+    and its default (used when the variable is unset or blank)."""
+
+    variable: str
+    parse: Callable[[object], Any]
+    default: Any = None
+    default_factory: Callable[[], Any] | None = None
+
+    def default_value(self) -> Any:
+        return self.default_factory() if self.default_factory else self.default
+
+
+# Field name -> setting, in the order deploy/.env.example and the README list them.
+SETTINGS: dict[str, Setting] = {
+    "discord_token": Setting("DISCORD_TOKEN", _token),
+    "discord_api_base": Setting("DISCORD_API_BASE", _api_base, DEFAULT_API_BASE),
+    "corpus": Setting("CORPUSBOT_CORPUS", _path, default_factory=bundled_corpus),
+    "db": Setting("CORPUSBOT_DB", _db, "data/corpusbot.db"),
+    "shard_count": Setting("CORPUSBOT_SHARD_COUNT", lambda v: _whole(v, least=1)),
+    "shard_ids": Setting("CORPUSBOT_SHARD_IDS", _shard_ids),
+    "index_dir": Setting("CORPUSBOT_INDEX", _path),
+    "synonyms_file": Setting("CORPUSBOT_SYNONYMS", _path),
+    "dev_guild_id": Setting("CORPUSBOT_DEV_GUILD", lambda v: _whole(v, least=1)),
+    "admin_ids": Setting("CORPUSBOT_ADMIN_IDS", lambda v: frozenset(_user_ids(v)), frozenset()),
+    "ask_cooldown": Setting("CORPUSBOT_ASK_COOLDOWN", _seconds(zero=True), 5.0),
+    "digest_interval": Setting("CORPUSBOT_DIGEST_INTERVAL", _seconds(zero=False), 60.0),
+    "digest_lease": Setting("CORPUSBOT_DIGEST_LEASE", _seconds(zero=False), 60.0),
+    # Seconds between checks for a reindex done by another process (besides LISTEN/NOTIFY
+    # on PostgreSQL, the only way on SQLite).
+    "index_check": Setting("CORPUSBOT_INDEX_CHECK", _seconds(zero=False), 30.0),
+    # Discord lets one shard per max_concurrency bucket identify every 5 s; only a local
+    # stand-in of Discord warrants less.
+    "identify_interval": Setting("CORPUSBOT_IDENTIFY_INTERVAL", _seconds(zero=True), 5.0),
+    "log_level": Setting("CORPUSBOT_LOG_LEVEL", _log_level, "INFO"),
+    "log_file": Setting("CORPUSBOT_LOG_FILE", _log_file),
+    "loop_monitor": Setting("CORPUSBOT_LOOP_MONITOR", _flag, False),
+}
+
+
 def _raw_values(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Each setting's value as given, under its variable name: a keyword argument (by
+    """Each setting's value as given, under its field name: a keyword argument (by
     field or variable name) wins over the environment, which wins over the ``.env``
     file. Variable names are matched whatever their case; a variable that no setting
-    reads is ignored."""
-    fields = Settings.model_fields
-    names = {str(f.validation_alias).lower(): str(f.validation_alias) for f in fields.values()}
+    reads is ignored (``unknown_settings`` warns of it), a keyword argument is not."""
+    by_variable = {s.variable.lower(): name for name, s in SETTINGS.items()}
     values: dict[str, Any] = {}
     from_file: dict[str, str | None] = {}
     if os.path.isfile(ENV_FILE):
@@ -81,117 +258,76 @@ def _raw_values(overrides: dict[str, Any]) -> dict[str, Any]:
             from_file = dotenv_values(ENV_FILE, encoding="utf-8")
     for source in (from_file, os.environ):
         for key, value in source.items():
-            name = names.get(key.lower())
+            name = by_variable.get(key.lower())
             if name is not None and value is not None:
                 values[name] = value
     for key, value in overrides.items():
-        field = fields.get(key)
-        values[str(field.validation_alias) if field else names.get(key.lower(), key)] = value
+        name = key if key in SETTINGS else by_variable.get(key.lower())
+        if name is None:
+            raise TypeError(f"no setting is called {key!r}")
+        values[name] = value
     return values
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True, init=False)
+class Settings:
     """Every setting, read from the environment and the ``.env`` file when created
-    (keyword arguments override them)."""
+    (keyword arguments, by field or variable name, override them). Problems raise
+    SettingsError, one line per setting."""
 
-    model_config = ConfigDict(
-        extra="ignore",
-        populate_by_name=True,
-        allow_inf_nan=False,
-        validate_default=True,
-    )
+    discord_token: Secret | None
+    discord_api_base: str
+    corpus: Path
+    db: str  # `db_path` is the SQLite file, `db_is_postgres` tells a URL
+    shard_count: int | None
+    shard_ids: tuple[int, ...] | None
+    index_dir: Path | None
+    synonyms_file: Path | None
+    dev_guild_id: int | None
+    admin_ids: frozenset[int]
+    ask_cooldown: float
+    digest_interval: float
+    digest_lease: float
+    index_check: float
+    identify_interval: float
+    log_level: str
+    log_file: Path | None
+    loop_monitor: bool
 
     def __init__(self, **overrides: Any) -> None:
-        super().__init__(**_raw_values(overrides))
+        given = _raw_values(overrides)
+        problems = []
+        for name, setting in SETTINGS.items():
+            value = given.get(name)
+            # an empty value (``CORPUSBOT_LOG_FILE=``) means the setting's default, for
+            # every setting, as deploy/.env.example promises
+            if value is None or (isinstance(value, str) and not value.strip()):
+                parsed = setting.default_value()
+            else:
+                try:
+                    parsed = setting.parse(value)
+                except ValueError as exc:
+                    problems.append(f"{setting.variable}: {exc}")
+                    continue
+            object.__setattr__(self, name, parsed)
+        if not problems:
+            problems = self._conflicts()
+        if problems:
+            raise SettingsError("\n".join(problems))
 
-    discord_token: SecretStr | None = Field(None, validation_alias="DISCORD_TOKEN")
-    discord_api_base: str = Field(DEFAULT_API_BASE, validation_alias="DISCORD_API_BASE")
-    corpus: Path = Field(default_factory=bundled_corpus, validation_alias="CORPUSBOT_CORPUS")
-    # An SQLite file path (the embedded default) or a postgresql:// URL: a string, as a
-    # Path would fold a URL's "//"; `db_path` is the file, `db_url` the URL.
-    db: str = Field("data/corpusbot.db", validation_alias="CORPUSBOT_DB")
-    shard_count: int | None = Field(None, validation_alias="CORPUSBOT_SHARD_COUNT", gt=0)
-    shard_ids: tuple[int, ...] | None = Field(None, validation_alias="CORPUSBOT_SHARD_IDS")
-    index_dir: Path | None = Field(None, validation_alias="CORPUSBOT_INDEX")
-    synonyms_file: Path | None = Field(None, validation_alias="CORPUSBOT_SYNONYMS")
-    dev_guild_id: int | None = Field(None, validation_alias="CORPUSBOT_DEV_GUILD", gt=0)
-    admin_ids: frozenset[int] = Field(frozenset(), validation_alias="CORPUSBOT_ADMIN_IDS")
-    ask_cooldown: float = Field(
-        5.0, validation_alias="CORPUSBOT_ASK_COOLDOWN", ge=0, le=MAX_INTERVAL_SECONDS
-    )
-    digest_interval: float = Field(
-        60.0, validation_alias="CORPUSBOT_DIGEST_INTERVAL", gt=0, le=MAX_INTERVAL_SECONDS
-    )
-    digest_lease: float = Field(
-        60.0, validation_alias="CORPUSBOT_DIGEST_LEASE", gt=0, le=MAX_INTERVAL_SECONDS
-    )
-    # Seconds between checks for a reindex done by another process (besides LISTEN/NOTIFY
-    # on PostgreSQL, the only way on SQLite).
-    index_check: float = Field(
-        30.0, validation_alias="CORPUSBOT_INDEX_CHECK", gt=0, le=MAX_INTERVAL_SECONDS
-    )
-    # Discord lets one shard per max_concurrency bucket identify every 5 s; only a local
-    # stand-in of Discord warrants less.
-    identify_interval: float = Field(
-        5.0, validation_alias="CORPUSBOT_IDENTIFY_INTERVAL", ge=0, le=MAX_INTERVAL_SECONDS
-    )
-    log_level: str = Field("INFO", validation_alias="CORPUSBOT_LOG_LEVEL")
-    log_file: Path | None = Field(None, validation_alias="CORPUSBOT_LOG_FILE")
-    loop_monitor: bool = Field(False, validation_alias="CORPUSBOT_LOOP_MONITOR")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_means_default(cls, data: Any) -> Any:
-        """An empty value (``CORPUSBOT_LOG_FILE=``) means the setting's default, for
-        every setting, as deploy/.env.example promises."""
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
-        return data
-
-    @field_validator("log_file")
-    @classmethod
-    def _log_file_is_a_file(cls, value: Path | None) -> Path | None:
-        if value is not None and value.is_dir():
-            raise ValueError(f"{value} is a folder; give a file path, or leave it empty")
-        return value
-
-    @field_validator(
-        "ask_cooldown", "digest_interval", "digest_lease", "index_check", "identify_interval"
-    )
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number of seconds")
-        return value
-
-    @field_validator("db", mode="before")
-    @classmethod
-    def _db_text(cls, value: object) -> object:
-        return str(value) if isinstance(value, Path) else value
-
-    @field_validator("shard_ids", mode="before")
-    @classmethod
-    def _split_shards(cls, value: object) -> object:
-        if isinstance(value, str):
-            parts = [p for p in re.split(r"[\s,]+", value.strip()) if p]
-            bad = [p for p in parts if not p.isdigit()]
-            if bad:
-                raise ValueError(f"not shard ids: {', '.join(bad)} (expected e.g. 0,1)")
-            return tuple(sorted({int(p) for p in parts}))
-        return value
-
-    @model_validator(mode="after")
-    def _shards_fit(self) -> Settings:
-        if self.shard_ids is not None:
-            if self.shard_count is None:
-                raise ValueError("CORPUSBOT_SHARD_IDS needs CORPUSBOT_SHARD_COUNT")
-            outside = [s for s in self.shard_ids if s >= self.shard_count]
-            if outside or not self.shard_ids:
-                raise ValueError(
-                    f"CORPUSBOT_SHARD_IDS must be shards 0..{self.shard_count - 1} "
-                    f"of CORPUSBOT_SHARD_COUNT={self.shard_count}"
-                )
-        return self
+    def _conflicts(self) -> list[str]:
+        """Problems between settings, each valid alone."""
+        if self.shard_ids is None:
+            return []
+        if self.shard_count is None:
+            return ["CORPUSBOT_SHARD_IDS: needs CORPUSBOT_SHARD_COUNT"]
+        outside = [s for s in self.shard_ids if s >= self.shard_count]
+        if outside or not self.shard_ids:
+            return [
+                f"CORPUSBOT_SHARD_IDS: must be shards 0..{self.shard_count - 1} "
+                f"of CORPUSBOT_SHARD_COUNT={self.shard_count}"
+            ]
+        return []
 
     @property
     def db_is_postgres(self) -> bool:
@@ -227,40 +363,6 @@ class Settings(BaseModel):
             return None
         return list(self.shard_ids) if self.shard_ids else list(range(self.shard_count))
 
-    @field_validator("admin_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            parts = [p for p in re.split(r"[\s,]+", value.strip()) if p]
-            bad = [p for p in parts if not p.isdigit()]
-            if bad:
-                raise ValueError(
-                    f"not user ids: {', '.join(bad)} (expected comma-separated numbers)"
-                )
-            return frozenset(int(p) for p in parts)
-        return value
-
-    @field_validator("discord_token", mode="before")
-    @classmethod
-    def _blank_token_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("discord_api_base")
-    @classmethod
-    def _check_api_base(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s) URL such as https://discord.com/api/v10")
-        return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _check_level(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
-        return value
-
     @property
     def index_path(self) -> Path:
         """Where the built index lives: CORPUSBOT_INDEX, else beside the database."""
@@ -295,7 +397,7 @@ class Settings(BaseModel):
 
 def known_names() -> set[str]:
     """The environment variable names corpusbot reads."""
-    return {str(f.validation_alias) for f in Settings.model_fields.values()}
+    return {s.variable for s in SETTINGS.values()}
 
 
 def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
@@ -320,7 +422,7 @@ def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning validation errors into one readable line per problem."""
+    """Read settings; invalid ones raise SettingsError, one readable line per problem."""
     try:
         return Settings(**overrides)
     except UnicodeDecodeError as exc:
@@ -328,10 +430,3 @@ def load_settings(**overrides: object) -> Settings:
             f"{ENV_FILE}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
             f"{exc.start}); save it as UTF-8"
         ) from None
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = err["loc"][0] if err["loc"] else "settings"
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message}")
-        raise SettingsError("\n".join(lines)) from None

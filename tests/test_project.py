@@ -57,9 +57,9 @@ def test_no_machine_specific_paths_in_tracked_files() -> None:
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    from bot.config import Settings
+    from bot.config import SETTINGS
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
-    read = {field.validation_alias for field in Settings.model_fields.values()}
+    read = {setting.variable for setting in SETTINGS.values()}
     assert documented == read

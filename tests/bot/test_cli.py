@@ -571,7 +571,7 @@ def test_stats_bad_input_is_a_clear_error(corpusbot: Run, tmp_path: Path) -> Non
 
 def test_ask_imports_only_what_it_uses(cli_env: dict[str, str], workdir: Path) -> None:
     """No plotting library, no discord.py, no rich (the answer is plain text), no typo
-    correction's rapidfuzz for a question without typos, no pydantic-settings, and on a
+    correction's rapidfuzz for a question without typos, no pydantic, and on a
     small index no numba: a one-shot question pays for none of them (see the README's
     performance section)."""
     probe = (
@@ -580,7 +580,7 @@ def test_ask_imports_only_what_it_uses(cli_env: dict[str, str], workdir: Path) -
         "sys.argv = ['corpusbot', 'ask', '--json', 'Who is Dai Shan?']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "for name in ('matplotlib', 'discord', 'numba', 'rich', 'rapidfuzz',"
-        " 'pydantic_settings'):\n"
+        " 'pydantic'):\n"
         "    print(name, 'imported:', name in sys.modules, file=sys.stderr)"
     )
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
@@ -599,7 +599,7 @@ def test_ask_imports_only_what_it_uses(cli_env: dict[str, str], workdir: Path) -
     assert "numba imported: False" in proc.stderr
     assert "rich imported: False" in proc.stderr
     assert "rapidfuzz imported: False" in proc.stderr
-    assert "pydantic_settings imported: False" in proc.stderr
+    assert "pydantic imported: False" in proc.stderr
 
 
 def test_ask_json_stdin_prints_valid_utf8_json_whatever_the_input_bytes(

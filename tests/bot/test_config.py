@@ -222,3 +222,93 @@ def test_a_misspelt_setting_is_named_with_the_closest_known_one(clean_env: Path)
     ]
     (clean_env / ".env").write_text("export CORPUSBOT_LOGLEVEL=debug\n", encoding="utf-8")
     assert any("did you mean CORPUSBOT_LOG_LEVEL?" in w for w in unknown_settings())
+
+
+# --- each kind of value: what is accepted, and the line a bad one gets -----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "field", "expected"),
+    [
+        ("CORPUSBOT_SHARD_COUNT", " 4 ", "shard_count", 4),
+        ("CORPUSBOT_DEV_GUILD", "+12", "dev_guild_id", 12),
+        ("CORPUSBOT_ASK_COOLDOWN", "0", "ask_cooldown", 0.0),
+        ("CORPUSBOT_DIGEST_INTERVAL", "1.5e2", "digest_interval", 150.0),
+        ("CORPUSBOT_IDENTIFY_INTERVAL", "604800", "identify_interval", 604800.0),
+        ("CORPUSBOT_LOOP_MONITOR", "Yes", "loop_monitor", True),
+        ("CORPUSBOT_LOOP_MONITOR", "off", "loop_monitor", False),
+        ("CORPUSBOT_LOOP_MONITOR", " 1 ", "loop_monitor", True),
+    ],
+)
+def test_values_are_parsed_to_their_types(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(name, raw)
+    value = getattr(load_settings(), field)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "says"),
+    [
+        ("CORPUSBOT_SHARD_COUNT", "0", "whole number of at least 1"),
+        ("CORPUSBOT_SHARD_COUNT", "two", "whole number of at least 1"),
+        ("CORPUSBOT_DEV_GUILD", "1.5", "whole number of at least 1"),
+        ("CORPUSBOT_ASK_COOLDOWN", "-1", "from 0 to 604800"),
+        ("CORPUSBOT_ASK_COOLDOWN", "soon", "from 0 to 604800"),
+        ("CORPUSBOT_DIGEST_INTERVAL", "0", "from more than 0 to 604800"),
+        ("CORPUSBOT_DIGEST_LEASE", "nan", "finite"),
+        ("CORPUSBOT_INDEX_CHECK", "604801", "to 604800"),
+        ("CORPUSBOT_LOOP_MONITOR", "maybe", "true or false"),
+        ("CORPUSBOT_SHARD_IDS", "0;1", "not shard ids: 0;1"),
+        ("CORPUSBOT_LOG_LEVEL", "loud", "one of DEBUG"),
+    ],
+)
+def test_a_bad_value_is_one_line_saying_what_is_expected(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, says: str
+) -> None:
+    message = _error(monkeypatch, name, raw)
+    assert "\n" not in message
+    assert message.startswith(f"{name}: ") and says in message
+
+
+def test_shard_ids_need_a_count_and_must_fit_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _error(monkeypatch, "CORPUSBOT_SHARD_IDS", "2, 0 0") == (
+        "CORPUSBOT_SHARD_IDS: needs CORPUSBOT_SHARD_COUNT"
+    )
+    assert "shards 0..1 of CORPUSBOT_SHARD_COUNT=2" in _error(
+        monkeypatch, "CORPUSBOT_SHARD_COUNT", "2"
+    )
+    monkeypatch.setenv("CORPUSBOT_SHARD_COUNT", "3")
+    settings = load_settings()
+    assert (settings.shard_ids, settings.shards) == ((0, 2), [0, 2])
+
+
+def test_keyword_arguments_may_be_typed_values(tmp_path: Path) -> None:
+    settings = load_settings(
+        db=tmp_path / "x.db",
+        admin_ids=frozenset({3, 1}),
+        shard_count=2,
+        shard_ids=[1],
+        ask_cooldown=2,
+        loop_monitor=True,
+    )
+    assert settings.db == str(tmp_path / "x.db")
+    assert settings.admin_ids == frozenset({1, 3})
+    assert settings.shard_ids == (1,)
+    assert settings.ask_cooldown == 2.0
+    assert settings.loop_monitor is True
+
+
+def test_a_keyword_argument_naming_no_setting_is_an_error() -> None:
+    with pytest.raises(TypeError, match="no setting is called 'dbb'"):
+        load_settings(dbb="x.db")
+
+
+def test_the_token_stays_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    settings = load_settings()
+    assert token not in repr(settings.discord_token)
+    assert token not in f"{settings}"
+    assert settings == load_settings()

@@ -54,8 +54,7 @@ class Session:
 
 @pytest.fixture
 async def session(tmp_path: Path, seed_copy: Path) -> AsyncIterator[Session]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = Settings(
         corpus=seed_copy,
         db=tmp_path / "data" / "corpusbot.db",
         index_dir=tmp_path / "index",

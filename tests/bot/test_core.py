@@ -72,7 +72,7 @@ def make_settings(tmp_path: Path, corpus: Path, **overrides: object) -> Settings
         "ask_cooldown": 30.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(**values)
 
 
 StartCore = Callable[..., Awaitable[Core]]

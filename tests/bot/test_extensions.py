@@ -38,8 +38,7 @@ def extension_modules() -> list[ModuleType]:
 
 @pytest.fixture
 async def corpusbot(tmp_path: Path, seeds_dir: Path) -> AsyncIterator[CorpusBot]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
+    settings = Settings(
         corpus=seeds_dir,
         db=tmp_path / "data" / "corpusbot.db",
         index_dir=tmp_path / "index",

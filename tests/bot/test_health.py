@@ -21,7 +21,7 @@ from bot.storage import Database, latest_schema_version
 
 @pytest.fixture
 async def settings(tmp_path: Path) -> Settings:
-    settings = Settings(_env_file=None, db=tmp_path / "state" / "corpusbot.db")  # type: ignore[call-arg]
+    settings = Settings(db=tmp_path / "state" / "corpusbot.db")
     await (await Database.open(settings.db_path)).close()
     return settings
 

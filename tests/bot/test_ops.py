@@ -26,7 +26,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "discord_token": GOOD_TOKEN,
     }
     fields.update(overrides)
-    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+    return Settings(**fields)
 
 
 def run(settings: Settings, *, for_run: bool = False) -> tuple[int, list[str]]:
