@@ -146,7 +146,11 @@ class Console:
 
     async def digest(self, topic: str) -> None:
         digest = await self.core.preview_digest(topic, CONSOLE_CHANNEL)
-        self.say(to_text(digest_card(digest.topic, digest.items, preview=True)))
+        self.say(
+            to_text(
+                digest_card(digest.topic, digest.items, preview=True, subscribed=digest.subscribed)
+            )
+        )
 
     async def reindex(self, _: str) -> None:
         self.say("Reindexing…")

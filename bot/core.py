@@ -154,6 +154,8 @@ class DigestItem(NamedTuple):
 class Digest:
     topic: str
     items: tuple[DigestItem, ...]
+    # a channel's next digest, which leaves out the articles already sent there
+    subscribed: bool = False
 
 
 @dataclass(slots=True)
@@ -539,7 +541,7 @@ class Core:
                 if record is not None and record.first_seen_at > sub.created_at:
                     fresh.append(item)
             items = fresh
-        return Digest(sub.topic, tuple(items[:DIGEST_MAX_ITEMS]))
+        return Digest(sub.topic, tuple(items[:DIGEST_MAX_ITEMS]), subscribed=True)
 
     def next_due(self, sub: Subscription) -> float:
         return self.clock() + CADENCE_SECONDS[sub.cadence]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -203,13 +204,24 @@ def answer_json(question: str, result: Result) -> dict:
     return {**result.to_json(), "question": question}
 
 
-def digest_card(topic: str, items: Sequence[tuple[str, str, str]], *, preview: bool) -> Card:
-    """A digest of (doc_id, title, excerpt) items on a topic."""
+def digest_card(
+    topic: str,
+    items: Sequence[tuple[str, str, str]],
+    *,
+    preview: bool,
+    subscribed: bool = False,
+) -> Card:
+    """A digest of (doc_id, title, excerpt) items on a topic; subscribed when it is a
+    channel's next digest, which leaves out what the channel was already sent."""
     terms = set(tokenize(topic))
     title = f"{'Preview: ' if preview else ''}New on “{escape(topic)}”"
     card = Card(title=shorten(title, TITLE_MAX), color=COLOR_DIGEST)
     if not items:
-        card.description = "No matching articles right now."
+        card.description = (
+            "Nothing new for this channel: its digests list only articles not sent to it before."
+            if subscribed
+            else "No matching articles right now."
+        )
     for n, (doc_id, doc_title, excerpt) in enumerate(items, 1):
         value = emphasize(shorten(excerpt, EXCERPT_CHARS), terms) + f"\n-# {escape(doc_id)}"
         card.fields.append((shorten(f"{n}. {escape(doc_title)}", FIELD_NAME_MAX), value))
@@ -250,6 +262,15 @@ def to_embed(card: Card) -> discord.Embed:
     return embed
 
 
+def _cells(text: str) -> int:
+    """How many terminal columns text takes: two for a wide character (Chinese,
+    Japanese, Korean), none for a combining mark."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
 def to_text(card: Card, channels: Mapping[int, str] | None = None) -> str:
     """The card as plain lines for the console (markdown escapes removed); a channel
     mention shows its name from channels, else its id."""
@@ -262,7 +283,7 @@ def to_text(card: Card, channels: Mapping[int, str] | None = None) -> str:
         return re.sub(r"\\([\\*_~`|>#\[\]()-])", r"\1", text)
 
     title = plain(card.title)
-    lines = [title, "-" * min(len(title), 60)]
+    lines = [title, "-" * min(_cells(title), 60)]
     if card.description:
         lines.append(plain(card.description))
     for name, value in card.fields:

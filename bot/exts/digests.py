@@ -178,7 +178,9 @@ class Digests(commands.Cog):
         with self.core.workers.acknowledging():
             await interaction.response.defer(ephemeral=True, thinking=True)
         preview = await self.core.preview_digest(topic, interaction.channel_id)
-        card = digest_card(preview.topic, preview.items, preview=True)
+        card = digest_card(
+            preview.topic, preview.items, preview=True, subscribed=preview.subscribed
+        )
         await interaction.followup.send(
             embed=to_embed(card), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

@@ -150,6 +150,19 @@ async def test_digest_previews_matching_articles(session: Session) -> None:
     assert "posted in #console" not in out  # a preview is not a delivery
 
 
+async def test_a_subscribed_channels_preview_leaves_out_what_it_was_sent(
+    session: Session,
+) -> None:
+    subscribed = await session.send("/subscribe taobao daily")
+    assert "posted in #console" in subscribed  # the first digest goes out at once
+
+    out = await session.send("/digest taobao")
+
+    assert out.startswith("Preview: New on “taobao”\n")
+    assert "Nothing new for this channel: its digests list only articles not sent" in out
+    assert "Ali Daishan" not in out
+
+
 def _without_progress(out: str) -> str:
     """A reindex's output without the progress lines a slow build prints meanwhile."""
     return re.sub(r"(?m)^  \S[^\n]* · \d+ s\n", "", out)

@@ -560,6 +560,8 @@ async def test_a_subscribed_channels_preview_is_its_next_digest(
     assert set(sent) <= {item.doc_id for item in elsewhere.items}
     # a preview delivers nothing
     assert [item.doc_id for item in (await core.build_digest(sub)).items] == [NEW_ARTICLE_ID]
+    # it is the channel's, so it says so, and an empty one is empty of new articles
+    assert here.subscribed and not elsewhere.subscribed
 
 
 # --- reindex --------------------------------------------------------------------------

@@ -229,6 +229,17 @@ def test_a_preview_digest_and_an_empty_one() -> None:
     assert card.footer == "1 article · a digest sends each article to a channel once"
     assert empty.description == "No matching articles right now."
     assert empty.fields == []
+    nothing_new = digest_card("Taobao", [], preview=True, subscribed=True)
+    assert nothing_new.description == (
+        "Nothing new for this channel: its digests list only articles not sent to it before."
+    )
+
+
+def test_a_console_title_is_underlined_to_its_width_in_columns() -> None:
+    for title, columns in [("Taobao", 6), ("阿里巴巴", 8), ("Café", 4), ("Café", 4)]:
+        first, underline = to_text(Card(title=title)).splitlines()[:2]
+        assert first == title
+        assert underline == "-" * columns
 
 
 def test_a_topic_with_markdown_and_mentions_is_escaped() -> None:
