@@ -216,7 +216,7 @@ async def _ask_all(
             if as_json:
                 _write_bytes(json_line(answer_json(text, outcome.result)))
             else:
-                card = answer_card(text, outcome.result, None)
+                card = answer_card(outcome.result.question, outcome.result, None)
                 _write_line(to_text(card) + ("\n" if one_per_line else ""))
     finally:
         await core.close()

@@ -102,7 +102,7 @@ class Console:
         question = _without_options(question)
         outcome = await self.core.ask(question, self.who)
         self.last_query_id = outcome.query_id
-        card = answer_card(question, outcome.result, outcome.query_id)
+        card = answer_card(outcome.result.question, outcome.result, outcome.query_id)
         self.say(to_text(card))
         self.say(f"  [rate it: /vote {outcome.query_id} up | /vote {outcome.query_id} down REASON]")
 

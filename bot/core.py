@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 import sqlite3
 import time
 import uuid
@@ -175,9 +176,27 @@ class ReindexProgress:
     started_at: float = field(default_factory=time.monotonic)
 
 
+# C0 and C1 control characters (escape, bell, delete, CSI ...): a terminal acts on them,
+# so text people type keeps none of them, in the log or in what is shown back. A whole
+# terminal escape sequence goes (colour "ESC[31m", window title "ESC]0;...BEL"), so no
+# "[31m" is left stuck to the next word.
+_CONTROLS = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: ESC [ parameters, final byte
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: ESC ] text, ended by BEL or ESC backslash
+    r"|[\x00-\x1f\x7f-\x9f]"
+)
+
+
+def one_line(text: str) -> str:
+    """Text as one line of printable characters: each control character (or terminal
+    escape sequence) becomes a space, each run of spaces one space, and the ends are
+    trimmed."""
+    return " ".join(_CONTROLS.sub(" ", text).split())
+
+
 def clean_question(question: str) -> str:
     """A question trimmed and checked: non-empty, at most MAX_QUESTION_CHARS."""
-    question = " ".join(question.split())
+    question = one_line(question)
     if not question:
         raise UserError("Ask a question about the articles, e.g. `/ask Who is Dai Shan?`")
     if len(question) > MAX_QUESTION_CHARS:
@@ -190,7 +209,7 @@ def clean_question(question: str) -> str:
 
 def clean_topic(topic: str) -> str:
     """A topic trimmed and checked: searchable words, at most MAX_TOPIC_CHARS."""
-    topic = " ".join(topic.split())
+    topic = one_line(topic)
     if not topic:
         raise UserError("Give a topic, e.g. `Alibaba Cloud`.")
     if len(topic) > MAX_TOPIC_CHARS:
@@ -373,7 +392,7 @@ class Core:
             raise UserError("That answer is no longer known, so the vote was not saved.") from None
 
     async def set_reason(self, query_id: int, user_id: int, reason: str) -> None:
-        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
+        reason = one_line(reason)[:MAX_REASON_CHARS]
         try:
             await self.db.queries.set_vote_reason(query_id, user_id, reason, self.clock())
         except LookupError:
@@ -406,7 +425,7 @@ class Core:
         if len(names) > MAX_SYNONYM_LINE:
             raise UserError(f"Give at most {MAX_SYNONYM_LINE} characters of names.")
         try:
-            members = parse_group(" ".join(names.split()))
+            members = parse_group(one_line(names))
         except ValueError as exc:
             raise UserError(f"Not a synonym group: {exc}.") from None
         try:

@@ -262,6 +262,10 @@ def to_embed(card: Card) -> discord.Embed:
     return embed
 
 
+# Control characters but the line break.
+_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def _cells(text: str) -> int:
     """How many terminal columns text takes: two for a wide character (Chinese,
     Japanese, Korean), none for a combining mark."""
@@ -277,6 +281,9 @@ def to_text(card: Card, channels: Mapping[int, str] | None = None) -> str:
     names = channels or {}
 
     def plain(text: str) -> str:
+        # a control character left in stored text (a question logged before they were
+        # removed) is shown, not acted on by the terminal
+        text = _CONTROLS.sub("\ufffd", text)
         text = text.replace("**", "").replace("\u200b", "").replace("-# ", "")
         text = re.sub(r"<t:(\d+):R>", lambda m: _relative(int(m.group(1))), text)
         text = re.sub(r"<#(\d+)>", lambda m: f"#{names.get(int(m.group(1)), m.group(1))}", text)

@@ -166,6 +166,31 @@ async def test_a_question_not_in_the_articles_is_logged_as_unanswered(core: Core
     assert record.answer_text is None
 
 
+async def test_control_characters_are_kept_out_of_questions_reasons_and_topics(
+    core: Core,
+) -> None:
+    hostile = "Who is \x1b]0;PWNED\x07\x1b[2J\x1b[31mDai\x00Shan?\x9b\x7f"
+
+    outcome = await core.ask(hostile, DISCORD_USER)
+    await core.vote(outcome.query_id, 111, up=False)
+    await core.set_reason(outcome.query_id, 111, "bad\x1b[31m\x08 answer")
+    sub, _ = await core.subscribe(
+        guild_id=10, channel_id=20, topic="\x1b[2JTaobao\x07", cadence="daily", user_id=111
+    )
+
+    record = await core.db.queries.get(outcome.query_id)
+    vote = await core.db.queries.get_vote(outcome.query_id, 111)
+    assert record is not None and vote is not None
+    for text in (record.question, outcome.result.question, vote.reason, sub.topic):
+        assert text is not None
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text), repr(text)
+    assert record.question == "Who is Dai Shan?"
+    assert outcome.result.answer is not None and "Dai Shan" in outcome.result.answer.text
+    assert (vote.reason, sub.topic) == ("bad answer", "Taobao")
+    with pytest.raises(UserError, match="Ask a question"):
+        await core.ask("\x1b\x07\x00", DISCORD_USER)
+
+
 @pytest.mark.parametrize(
     ("question", "message"),
     [

@@ -235,6 +235,15 @@ def test_a_preview_digest_and_an_empty_one() -> None:
     )
 
 
+def test_text_output_shows_control_characters_rather_than_sending_them() -> None:
+    card = Card(title="Who is \x1b[2J?", description="a\x07b\nc", footer="\x9bx")
+
+    text = to_text(card)
+
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "Who is \ufffd[2J?" in text and "a\ufffdb\nc" in text
+
+
 def test_a_console_title_is_underlined_to_its_width_in_columns() -> None:
     for title, columns in [("Taobao", 6), ("阿里巴巴", 8), ("Café", 4), ("Café", 4)]:
         first, underline = to_text(Card(title=title)).splitlines()[:2]
