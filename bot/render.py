@@ -241,12 +241,16 @@ def when(ts: float, now: float | None = None) -> str:
 
 
 def _relative(ts: int) -> str:
-    minutes = max(0, round((ts - time.time()) / 60))
-    if minutes < 60:
-        return f"in {minutes} min"
-    if minutes < 48 * 60:
-        return f"in {minutes / 60:.0f} h"
-    return f"in {minutes / 1440:.0f} days"
+    """A relative Discord timestamp as text: "in 5 min", "3 h ago"."""
+    minutes = round((ts - time.time()) / 60)
+    span = abs(minutes)
+    if span < 60:
+        text = f"{span} min"
+    elif span < 48 * 60:
+        text = f"{span / 60:.0f} h"
+    else:
+        text = f"{span / 1440:.0f} days"
+    return f"in {text}" if minutes >= 0 else f"{text} ago"
 
 
 def to_embed(card: Card) -> discord.Embed:

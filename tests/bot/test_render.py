@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import discord
 import pytest
@@ -242,6 +243,15 @@ def test_text_output_shows_control_characters_rather_than_sending_them() -> None
 
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
     assert "Who is \ufffd[2J?" in text and "a\ufffdb\nc" in text
+
+
+def test_relative_timestamps_read_forward_and_back_in_text() -> None:
+    now = int(time.time())
+    shown = [
+        to_text(Card(title=f"<t:{now + delta}:R>")).splitlines()[0]
+        for delta in (300, 3 * 3600, 3 * 86400, -300, -3 * 3600, -400 * 86400)
+    ]
+    assert shown == ["in 5 min", "in 3 h", "in 3 days", "5 min ago", "3 h ago", "400 days ago"]
 
 
 def test_a_console_title_is_underlined_to_its_width_in_columns() -> None:
