@@ -186,6 +186,17 @@ _BARE_AMOUNT = re.compile(
 )
 
 
+# "How much" asks for money when the question speaks of it ("how much did they pay",
+# "how much cash ..."); else for a quantity of what it names ("how much bamboo does it
+# eat": "40 kilograms"), or a difference ("how much younger": "11 years").
+_MONEY_WORDS = (
+    r"money|cash|capital|fund(?:s|ing|ed)?|revenues?|turnover|sales|gmv|profits?|income"
+    r"|earn\w*|worth|valu\w*|costs?|pa(?:y|ys|id)|prices?|spen(?:d|ds|t|ding)|invest\w*"
+    r"|rais(?:e|es|ed|ing)|salar(?:y|ies)|budgets?|fees?|loans?|debts?|donat\w*|put in"
+    r"|chip\w* in|pool\w*|sell|sells|sold|buy|buys|bought|acqui\w*|fines?|fined"
+)
+
+
 def _has_amount(sentence: str) -> bool:
     """Whether a sentence states an amount of money."""
     if _MONEY.search(sentence):
@@ -293,7 +304,8 @@ _EXPECTS: list[tuple[re.Pattern[str], Callable[[str], object]]] = [
     ),
     (
         re.compile(
-            r"\bhow much\b(?!\s+(?:time|longer|older|bigger|larger|more|less)\b)"
+            rf"\bhow much\b(?!\s+(?:time|longer|older|bigger|larger|more|less)\b)"
+            rf"(?=.*\b(?:{_MONEY_WORDS})\b)"
             r"|\bwhat (?:amount|revenue|price|cost|valuation|salary|profit|turnover)\b"
             r"|\bvalued at\b|\bmarket (?:cap|value)\b"
             r"|^\W*what\b.*\b(?:revenue|turnover|profit|valuation|salary|price|cost)s?\b",
@@ -776,10 +788,18 @@ def _unknown_names(question: str, terms: QueryTerms) -> list[str]:
     "li na's title": a sentence holding one answers)."""
     unknown = set(terms.unknown)
     names: list[str] = []
-    for match in _NAME_WORD.finditer(question.strip()):
+    text = question.strip()
+    start = end = -1  # where the last name of unknown capitalised words starts and ends
+    for match in _NAME_WORD.finditer(text):
         words = list(surface_words(match.group(1)))
         if words and all(w in unknown for w in words):
-            names.append(match.group(1))
+            if names and text[end : match.start()].isspace():
+                # words of one name ("Mei Mei", "Zhang Wei") are one name
+                names[-1] = text[start : match.end()]
+            else:
+                start = match.start()
+                names.append(match.group(1))
+            end = match.end()
     # a possessor that is no English word is a name however it is typed: "who is
     # lazada's ceo" (but "in the author's view" names nobody)
     for match in _POSSESSOR.finditer(question):
@@ -1013,6 +1033,7 @@ def answer_question(
     known = index.vocabulary.scripts
     missing += [run for name, run in script_runs(unaliased) if name not in known]
     if missing:
+        missing = list(dict.fromkeys(missing))  # each name once
         result.reason = f"The articles never mention {', '.join(missing)}."
         return result
     names = _asked_names(

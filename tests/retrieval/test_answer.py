@@ -825,3 +825,38 @@ def test_asked_what_a_price_is_only_an_amount_answers(priced: bool) -> None:
         assert "12.5 dollars" in result.answer.text
     else:
         assert result.answer is None, result.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        # a quantity of what the question names, not an amount of money
+        ("how much bamboo does wang fang's panda eat", "40 kilograms"),
+        ("how much younger is chen lu than wang fang", "11 years younger"),
+        # money, when the question speaks of it
+        ("how much did wang fang pay for the panda", None),
+        ("how much money does the panda cost to keep", None),
+    ],
+)
+def test_how_much_asks_for_money_only_when_the_question_speaks_of_it(
+    question: str, answer: str | None
+) -> None:
+    _check_two_founders(
+        (
+            "Wang Fang keeps a panda in Ningbo. Every day the panda eats 40 kilograms of "
+            "bamboo from the hills.",
+            "Chen Lu, who is 11 years younger than Wang Fang, looks after the panda.",
+        ),
+        question,
+        answer,
+    )
+
+
+def test_a_name_the_articles_never_mention_is_named_once_whole() -> None:
+    index = build_index(GATES)
+    result = answer_question(index, "Is Mei Mei older than Mei or Qiao Qiao?")
+    assert result.answer is None
+    assert result.reason == "The articles never mention Mei Mei, Mei, Qiao Qiao."
+    assert answer_question(index, "Where does Mei live? Ask Mei.").reason == (
+        "The articles never mention Mei."
+    )
