@@ -127,6 +127,9 @@ class CorpusBot(commands.AutoShardedBot):
     def __init__(
         self, settings: Settings, core: Core, *, heartbeat: Heartbeat | None = None
     ) -> None:
+        # a text bot: no warning at start that voice (PyNaCl, davey) is not installed
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True  # channels and permissions; nothing privileged
         shard_options: dict[str, object] = {}

@@ -390,8 +390,15 @@ class Settings:
         token = self.token
         if token is None:
             return "DISCORD_TOKEN is not set"
-        if not _TOKEN_SHAPE.match(token.strip()):
-            return "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)"
+        token = token.strip()
+        if token.lower().startswith("bot "):
+            return 'DISCORD_TOKEN starts with "Bot ": give the token alone, without it'
+        if not _TOKEN_SHAPE.match(token):
+            return (
+                "DISCORD_TOKEN does not look like a bot token (three dot-separated parts of "
+                "letters, digits, - and _, some 70 characters in all: copy it again from the "
+                "Developer Portal's Bot page)"
+            )
         return None
 
 

@@ -94,6 +94,25 @@ def test_malformed_token_problem_does_not_echo_the_token(monkeypatch: pytest.Mon
     assert "not-a-token-secret" not in problem
 
 
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        ("abc.def.ghi", "copy it again"),  # three parts, but not a token's
+        (
+            "Bot MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123",
+            'starts with "Bot "',
+        ),
+    ],
+)
+def test_a_token_problem_says_how_to_fix_it(
+    monkeypatch: pytest.MonkeyPatch, token: str, says: str
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+    problem = load_settings().token_problem()
+    assert problem is not None and says in problem
+    assert token not in problem and "MTIzNDU2" not in problem
+
+
 def test_index_path_defaults_beside_the_database(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

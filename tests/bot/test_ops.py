@@ -159,9 +159,8 @@ def test_malformed_token_fails_for_run_without_printing_it(tmp_path: Path) -> No
     code, lines = run(settings, for_run=True)
 
     assert code == 1
-    assert failures(lines) == [
-        "FAIL token: DISCORD_TOKEN does not look like a bot token (three dot-separated parts)"
-    ]
+    [line] = failures(lines)
+    assert line.startswith("FAIL token: DISCORD_TOKEN does not look like a bot token (three")
     assert not any(BAD_TOKEN in line or "SECRET" in line for line in lines)
 
 

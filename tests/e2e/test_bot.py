@@ -80,6 +80,15 @@ async def test_ask_answers_with_numbered_sources(shared_bot: BotProcess) -> None
     assert _mentions_nothing(followup)
 
 
+async def test_a_text_bot_starts_without_warning_that_voice_is_missing(
+    shared_bot: BotProcess,
+) -> None:
+    await shared_bot.ask("Who is Dai Shan?")  # the bot is up
+
+    log = shared_bot.log()
+    assert "is not installed, voice will NOT be supported" not in log, log
+
+
 async def test_unanswerable_question_says_not_in_these_articles(shared_bot: BotProcess) -> None:
     question = "What is the weather in Paris tomorrow?"
     record = await shared_bot.ask(question)
