@@ -289,6 +289,7 @@ def stats(
     """The admin report: questions, answers, feedback and latency over a period."""
     from bot.stats import PERIODS
 
+    period = period.strip().lower()
     if period not in PERIODS:
         raise Failure(f"--period must be one of {', '.join(PERIODS)} (not {period!r})")
     settings = _settings()

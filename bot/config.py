@@ -114,8 +114,9 @@ def _whole(value: object, *, least: int) -> int:
 def _seconds(*, zero: bool) -> Callable[[object], float]:
     """A finite number of seconds up to MAX_INTERVAL_SECONDS; 0 only if zero is allowed."""
     expected = (
-        f"must be a number of seconds from {'0' if zero else 'more than 0'} "
-        f"to {MAX_INTERVAL_SECONDS}"
+        f"must be a number of seconds from 0 to {MAX_INTERVAL_SECONDS}"
+        if zero
+        else f"must be a number of seconds above 0, at most {MAX_INTERVAL_SECONDS}"
     )
 
     def parse(value: object) -> float:

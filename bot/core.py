@@ -389,7 +389,9 @@ class Core:
         try:
             await self.db.queries.record_vote(query_id, user_id, 1 if up else -1, self.clock())
         except LookupError:
-            raise UserError("That answer is no longer known, so the vote was not saved.") from None
+            raise UserError(
+                f"No answer #{query_id} is on record, so the vote was not saved."
+            ) from None
 
     async def set_reason(self, query_id: int, user_id: int, reason: str) -> None:
         reason = one_line(reason)[:MAX_REASON_CHARS]
@@ -402,12 +404,14 @@ class Core:
 
     async def stats(self, period: str = "week") -> StatsReport:
         """The admin report for a period: day, week, month or all."""
+        period = period.strip().lower()
         if period not in PERIODS:
             raise UserError(f"The period must be one of {', '.join(PERIODS)}.")
         return await build_report(self.db, period, self.clock(), passages=self.index.num_passages)
 
     def query_log(self, period: str = "week") -> AsyncIterator[LogRow]:
         """Every question logged in the period, oldest first (for the CSV export)."""
+        period = period.strip().lower()
         if period not in PERIODS:
             raise UserError(f"The period must be one of {', '.join(PERIODS)}.")
         since, until = export_span(period, self.clock())

@@ -240,7 +240,7 @@ async def test_resume_a_paused_digest(session: Session) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("/vote 99 up", "no longer known"),
+        ("/vote 99 up", "No answer #99 is on record, so the vote was not saved."),
         ("/vote", "Usage: /vote QUERY_ID up|down [reason]"),
         ("/vote 1 sideways", "Usage: /vote QUERY_ID up|down [reason]"),
     ],

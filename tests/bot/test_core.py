@@ -304,7 +304,7 @@ async def test_a_reason_without_a_vote_is_refused(core: Core) -> None:
 
 
 async def test_a_vote_on_an_unknown_query_is_refused(core: Core) -> None:
-    with pytest.raises(UserError, match="no longer known"):
+    with pytest.raises(UserError, match="No answer #9999 is on record"):
         await core.vote(9999, 111, up=True)
 
     assert await core.db.queries.get_vote(9999, 111) is None
@@ -552,6 +552,7 @@ async def test_stats_reports_the_period_asked_for(core: Core, clock: Clock) -> N
     assert week.totals.by_source == {"console": 1, "discord": 1}
     assert week.passages == core.index.num_passages
     assert (await core.stats("day")).totals.questions == 1
+    assert (await core.stats(" Day ")).totals.questions == 1  # any case
     with pytest.raises(UserError, match="day, week, month, all"):
         await core.stats("fortnight")
     rows = [row async for row in core.query_log("all")]

@@ -123,7 +123,9 @@ async def test_vote_on_an_answer_the_database_no_longer_has(bot: BotProcess) -> 
 
     assert click.response_type == CHANNEL_MESSAGE
     assert click.ephemeral
-    assert "no longer known" in click.response_data["embeds"][0]["description"]
+    assert (
+        "is on record, so the vote was not saved" in click.response_data["embeds"][0]["description"]
+    )
     assert bot.sql("SELECT count(*) FROM feedback") == [(0,)]
 
 
