@@ -205,10 +205,16 @@ class Console:
         await self.core.deliver_due(post)
 
 
-def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future[str]:
+def _read_line(
+    loop: asyncio.AbstractEventLoop, stdin: TextIO, prompt: str | None = None
+) -> asyncio.Future[str]:
     """Read one line in a daemon thread of its own. Not the default executor: on
     Ctrl-C, asyncio.run waits for that executor's threads, so a thread blocked in
-    readline() kept the console from exiting until Enter was pressed."""
+    readline() kept the console from exiting until Enter was pressed.
+
+    With a prompt, the line is read by input(), which shows it and, with readline
+    loaded, lets the line be edited and earlier ones recalled (the arrow keys); the line
+    then ends in a newline as stdin's would, and end of input is ""."""
     future: asyncio.Future[str] = loop.create_future()
 
     def deliver(line: str | None, error: BaseException | None) -> None:
@@ -221,7 +227,13 @@ def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future
 
     def read() -> None:
         try:
-            line, error = stdin.readline(), None
+            if prompt is None:
+                line, error = stdin.readline(), None
+            else:
+                try:
+                    line, error = input(prompt) + "\n", None
+                except EOFError:
+                    line, error = "", None
         except Exception as exc:  # handed to the waiting coroutine
             line, error = None, exc
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
@@ -229,6 +241,16 @@ def _read_line(loop: asyncio.AbstractEventLoop, stdin: TextIO) -> asyncio.Future
 
     threading.Thread(target=read, name="console-stdin", daemon=True).start()
     return future
+
+
+def _line_editing() -> bool:
+    """Load readline, which gives input() line editing and history; False where the
+    platform has none."""
+    try:
+        import readline  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
@@ -239,15 +261,17 @@ async def _main(settings: Settings, stdin: TextIO, out: TextIO) -> int:
         return 2
     console = Console(core, out)
     interactive = stdin.isatty()
+    # at a terminal, lines are read with line editing and history (readline)
+    editing = interactive and stdin is sys.stdin and out is sys.stdout and _line_editing()
     if interactive:
         console.say("corpusbot console: type /help for commands, /quit to leave.")
     try:
         loop = asyncio.get_running_loop()
         while True:
-            if interactive:
+            if interactive and not editing:
                 out.write(PROMPT)
                 out.flush()
-            line = await _read_line(loop, stdin)
+            line = await _read_line(loop, stdin, PROMPT if editing else None)
             if not line:
                 break
             if not await console.handle(line):

@@ -637,3 +637,57 @@ def test_run_with_discord_unreachable_is_one_clear_error(
     assert proc.returncode == 1
     assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pseudo-terminal")
+def test_the_console_at_a_terminal_edits_lines_and_recalls_earlier_ones(
+    cli_env: dict[str, str], workdir: Path
+) -> None:
+    """At a terminal the console reads lines with readline: the up arrow brings back the
+    last question (it had been asked as "[A"), and the left arrow moves in the line."""
+    import pty
+    import select
+    import time
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("CORPUSBOT_", "DISCORD_"))}
+    environ.update(cli_env, TERM="xterm", INPUTRC="/dev/null")
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(
+        [*COMMAND, "console"],
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        env=environ,
+        cwd=workdir,
+        close_fds=True,
+    )
+    os.close(child_fd)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 90) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while marker not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([main_fd], [], [], 1)
+            if ready:
+                with contextlib.suppress(OSError):
+                    seen += os.read(main_fd, 65536)
+
+    try:
+        read_until(b"corpusbot> ")
+        os.write(main_fd, b"Who is Dai Shan?\r")
+        read_until(b"/vote 1 up")
+        os.write(main_fd, b"\x1b[A\r")  # up arrow: the same question again
+        read_until(b"/vote 2 up")
+        os.write(main_fd, b"/stats al\x1b[Dl\r")  # "/stats al", left, "l": "/stats all"
+        read_until(b"Questions: 2")
+        os.write(main_fd, b"/quit\r")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main_fd)
+    with sqlite3.connect(cli_env["CORPUSBOT_DB"]) as db:
+        asked = [q for (q,) in db.execute("SELECT question FROM queries ORDER BY id")]
+    assert asked == ["Who is Dai Shan?", "Who is Dai Shan?"]
