@@ -451,8 +451,8 @@ def check(
         bool, typer.Option("--for-run", help="Also check what `run` needs (the token).")
     ] = False,
 ) -> None:
-    """Check settings, corpus and database; exit 0 when all pass (for scripts and health
-    checks)."""
+    """Check settings, corpus, index folder, database and log file; exit 0 when all pass
+    (for scripts and health checks)."""
     from bot.ops import run_check
 
     raise typer.Exit(run_check(for_run=for_run))

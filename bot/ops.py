@@ -56,13 +56,18 @@ class BackupError(Exception):
 
 
 async def check(settings: Settings, *, for_run: bool) -> list[CheckResult]:
-    """Check the corpus, the database and (for ``run``) the token; one result per check.
+    """Check the corpus, the index folder, the database, the log file (when one is set)
+    and (for ``run``) the token; one result per check.
 
-    Fast and offline, so it can serve as a container HEALTHCHECK. A missing database is
-    created (as the bot would on start); an existing one is only read.
+    Fast and offline, so it can serve as a container HEALTHCHECK. A missing database,
+    index folder or log file is created (as the bot would on start); an existing
+    database is only read.
     """
     results = [_check_corpus(settings.corpus)]
+    results.append(await asyncio.to_thread(_check_index_folder, settings.index_path))
     results.append(await _check_database(settings))
+    if settings.log_file is not None:
+        results.append(await asyncio.to_thread(_check_log_file, settings.log_file))
     if for_run:
         problem = settings.token_problem()
         results.append(
@@ -121,13 +126,35 @@ def _check_corpus(folder: Path) -> CheckResult:
     return CheckResult("corpus", True, detail)
 
 
+def _check_index_folder(root: Path) -> CheckResult:
+    from retrieval.build import index_folder_problem
+
+    problem = index_folder_problem(root)
+    if problem is not None:
+        return CheckResult("index", False, f"CORPUSBOT_INDEX: {problem}")
+    return CheckResult("index", True, f"folder {root} is usable")
+
+
+def _check_log_file(path: Path) -> CheckResult:
+    problem = _writable_folder(path.parent)
+    if problem is None:
+        try:
+            with path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            problem = f"cannot write {path}: {exc.strerror or exc}"
+    if problem is not None:
+        return CheckResult("log file", False, f"CORPUSBOT_LOG_FILE: {problem}")
+    return CheckResult("log file", True, f"{path} is writable")
+
+
 async def _check_database(settings: Settings) -> CheckResult:
     path = settings.db_path
     label = settings.db_label
     if path is not None:
         problem = await asyncio.to_thread(_writable_folder, path.parent)
         if problem:
-            return CheckResult("database", False, problem)
+            return CheckResult("database", False, f"CORPUSBOT_DB: {problem}")
     latest = latest_schema_version()
     created = path is not None and not await asyncio.to_thread(path.exists)
     try:
@@ -136,7 +163,7 @@ async def _check_database(settings: Settings) -> CheckResult:
         async with await Database.open(settings.db, existing=not created) as db:
             version, integrity = await db.schema_version(), await db.integrity_check()
     except Exception as exc:
-        return CheckResult("database", False, f"cannot open {label}: {exc}")
+        return CheckResult("database", False, f"CORPUSBOT_DB: cannot open {label}: {exc}")
     if integrity != ["ok"]:
         first = integrity[0] if integrity else "no result"
         more = f" (+{len(integrity) - 1} more)" if len(integrity) > 1 else ""

@@ -31,7 +31,14 @@ from retrieval.semantic import SentenceVectors
 from retrieval.synonyms import Synonyms, learn_aliases
 from retrieval.text import analyze
 
-__all__ = ["BuildReport", "FileStamp", "build_index", "open_index", "scan_corpus"]
+__all__ = [
+    "BuildReport",
+    "FileStamp",
+    "build_index",
+    "index_folder_problem",
+    "open_index",
+    "scan_corpus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +240,16 @@ def open_index(
     """
     with _gc_paused():
         return _open_index(corpus, root, force=force, progress=progress)
+
+
+def index_folder_problem(root: Path) -> str | None:
+    """Why root cannot hold the index, or None; a usable folder is claimed (made if
+    missing) as open_index would."""
+    try:
+        _store.claim_root(root)
+    except _store.IndexFolderError as exc:
+        return str(exc)
+    return None
 
 
 def _open_index(

@@ -118,8 +118,45 @@ def test_database_folder_that_cannot_be_created_fails(tmp_path: Path) -> None:
     code, lines = run(settings)
 
     assert code == 1
+    # the index folder, beside the database by default, cannot be made either
+    index, database = failures(lines)
+    assert index.startswith("FAIL index: CORPUSBOT_INDEX: cannot use the index folder")
+    assert database.startswith(
+        f"FAIL database: CORPUSBOT_DB: cannot create folder {blocker / 'state'}"
+    )
+
+
+def test_an_index_folder_the_bot_would_refuse_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "todo.txt").write_text("mine", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    for folder, says in [
+        (foreign, "it holds files corpusbot did not make (todo.txt)"),
+        (tmp_path, "refusing to use the working directory"),
+    ]:
+        code, lines = run(make_settings(tmp_path, index_dir=folder))
+        assert code == 1
+        [line] = failures(lines)
+        assert line.startswith("FAIL index: CORPUSBOT_INDEX: ") and says in line
+    assert (foreign / "todo.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_log_file_that_cannot_be_written_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+
+    code, lines = run(make_settings(tmp_path, log_file=blocker / "bot.log"))
+    assert code == 1
     [line] = failures(lines)
-    assert line.startswith(f"FAIL database: cannot create folder {blocker / 'state'}")
+    assert line.startswith("FAIL log file: CORPUSBOT_LOG_FILE: cannot create folder")
+
+    code, lines = run(make_settings(tmp_path, log_file=tmp_path / "logs" / "bot.log"))
+    assert code == 0, lines
+    assert f"ok  log file: {tmp_path / 'logs' / 'bot.log'} is writable" in lines
 
 
 def test_database_newer_than_this_release_fails(tmp_path: Path) -> None:
@@ -150,7 +187,7 @@ def test_not_a_database_fails(tmp_path: Path) -> None:
 
     assert code == 1
     [line] = failures(lines)
-    assert line.startswith(f"FAIL database: cannot open {settings.db}")
+    assert line.startswith(f"FAIL database: CORPUSBOT_DB: cannot open {settings.db}")
 
 
 def test_malformed_token_fails_for_run_without_printing_it(tmp_path: Path) -> None:
@@ -168,7 +205,12 @@ def test_token_is_only_checked_for_run(tmp_path: Path) -> None:
     code, lines = run(make_settings(tmp_path, discord_token=None))
 
     assert code == 0, lines
-    assert [line.split(":")[0] for line in lines] == ["ok  settings", "ok  corpus", "ok  database"]
+    assert [line.split(":")[0] for line in lines] == [
+        "ok  settings",
+        "ok  corpus",
+        "ok  index",
+        "ok  database",
+    ]
 
 
 def test_good_token_is_never_printed(tmp_path: Path) -> None:
@@ -196,7 +238,7 @@ def test_invalid_settings_are_reported_as_fail_lines(
 async def test_check_returns_one_result_per_check(tmp_path: Path) -> None:
     results = await check(make_settings(tmp_path), for_run=True)
 
-    assert [r.name for r in results] == ["corpus", "database", "token"]
+    assert [r.name for r in results] == ["corpus", "index", "database", "token"]
     assert all(r.ok for r in results)
 
 
