@@ -484,7 +484,8 @@ def backup(
         bool, typer.Option("--force", help="Replace an earlier backup (an SQLite file).")
     ] = False,
 ) -> None:
-    """Copy the live database consistently (SQLite online backup)."""
+    """Copy the live database consistently and verify the copy (SQLite: the online
+    backup API; PostgreSQL: pg_dump)."""
     from bot.ops import run_backup
 
     raise typer.Exit(run_backup(_settings(), path, force=force))
