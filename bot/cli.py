@@ -488,6 +488,8 @@ def backup(
     backup API; PostgreSQL: pg_dump)."""
     from bot.ops import run_backup
 
+    if not path.strip():
+        raise Failure("give the file or folder to write the backup to")
     raise typer.Exit(run_backup(_settings(), path, force=force))
 
 

@@ -378,6 +378,9 @@ class Settings:
     def load_synonyms(self) -> Synonyms:
         """The groups of the synonyms file; its problems are logged, never fatal."""
         groups, problems = load_synonyms(self.synonyms_path)
+        if self.synonyms_file is not None and not self.synonyms_file.exists():
+            # the corpus's own file is optional; one named on purpose is not
+            problems.append(f"CORPUSBOT_SYNONYMS: {self.synonyms_file} does not exist")
         for problem in problems:
             log.warning("synonyms: %s", problem)
         return groups
@@ -408,6 +411,9 @@ def known_names() -> set[str]:
     return {s.variable for s in SETTINGS.values()}
 
 
+_PREFIX = "CORPUSBOT_"
+
+
 def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
     """Warnings for ``CORPUSBOT_*`` variables (in the environment or .env) that no
     setting reads, each naming the closest known setting: a typo is otherwise silent."""
@@ -423,8 +429,13 @@ def unknown_settings(environ: dict[str, str] | None = None) -> list[str]:
     for name in sorted(n for n in names if n.upper().startswith("CORPUSBOT_")):
         if name in known:
             continue
-        close = difflib.get_close_matches(name.upper(), sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        # compared without the shared prefix, which makes any two names look alike
+        # ("CORPUSBOT_X" is not a misspelt "CORPUSBOT_DB")
+        suffixes = {k.removeprefix(_PREFIX): k for k in known if k.startswith(_PREFIX)}
+        close = difflib.get_close_matches(
+            name.upper().removeprefix(_PREFIX), sorted(suffixes), n=1, cutoff=0.6
+        )
+        hint = f"; did you mean {suffixes[close[0]]}?" if close else ""
         warnings.append(f"{name} is not a corpusbot setting and is ignored{hint}")
     return warnings
 

@@ -44,7 +44,7 @@ from retrieval.build import BuildReport, open_index
 from retrieval.corpus import CorpusError
 from retrieval.index import Index, IndexUnavailable
 from retrieval.query import dictionary
-from retrieval.synonyms import MAX_MEMBER_CHARS, Synonyms, parse_group
+from retrieval.synonyms import MAX_MEMBER_CHARS, Synonyms, parse_group, phrase_key
 from retrieval.text import tokenize
 
 __all__ = [
@@ -432,6 +432,12 @@ class Core:
             members = parse_group(one_line(names))
         except ValueError as exc:
             raise UserError(f"Not a synonym group: {exc}.") from None
+        keys = {phrase_key(m) for m in members}
+        for existing in self.file_synonyms.groups:
+            if keys <= {phrase_key(m) for m in existing}:
+                raise UserError(
+                    f"The synonyms file already has these names together: {', '.join(existing)}."
+                )
         try:
             group = await self.db.synonyms.add(members, created_by=user_id, now=self.clock())
         except DuplicateGroup as exc:

@@ -413,7 +413,7 @@ def stats_card(report: StatsReport, *, chart: bool = False) -> Card:
             f"{_SOURCE_NAMES.get(s, s)} {n}" for s, n in sorted(t.by_source.items()) if n
         )
         lines = [
-            f"**Questions:** {t.questions}: {t.answered} answered{share}, "
+            f"**Questions:** {t.questions} · {t.answered} answered{share} · "
             f"{report.not_answered} not in the articles",
             f"**Feedback:** 👍 {t.votes_up} · 👎 {t.votes_down}",
             f"**Answer time:** median {_ms(t.latency_p50_ms)} · p95 {_ms(t.latency_p95_ms)}",

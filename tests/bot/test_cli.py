@@ -490,7 +490,7 @@ def test_stats_text_report_lists_grouped_unanswered_questions(
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("corpusbot stats · all time\n")
-    assert "Questions: 6: " in out
+    assert "Questions: 6 · " in out
     assert "Feedback: 👍 1 · 👎 2" in out
     assert "Unanswered questions (most asked first)" in out
     assert sum(f"3× {' '.join(v.split())}" in out for v in UNANSWERED_VARIANTS) == 1
@@ -691,3 +691,10 @@ def test_the_console_at_a_terminal_edits_lines_and_recalls_earlier_ones(
     with sqlite3.connect(cli_env["CORPUSBOT_DB"]) as db:
         asked = [q for (q,) in db.execute("SELECT question FROM queries ORDER BY id")]
     assert asked == ["Who is Dai Shan?", "Who is Dai Shan?"]
+
+
+def test_backup_to_an_empty_path_is_refused(corpusbot: Run, workdir: Path) -> None:
+    proc = corpusbot("backup", "  ")
+    assert proc.returncode == 2
+    assert "give the file or folder to write the backup to" in _flat(proc.stderr)
+    assert list(workdir.iterdir()) == []  # nothing written where it was run

@@ -235,9 +235,11 @@ def test_a_dotenv_that_is_not_utf8_is_one_clear_line(clean_env: Path) -> None:
 
 
 def test_a_misspelt_setting_is_named_with_the_closest_known_one(clean_env: Path) -> None:
-    environ = {"CORPUSBOT_CORPSU": "x", "CORPUSBOT_DB": "y", "HOME": "/"}
+    environ = {"CORPUSBOT_CORPSU": "x", "CORPUSBOT_DB": "y", "CORPUSBOT_X": "1", "HOME": "/"}
     assert unknown_settings(environ) == [
-        "CORPUSBOT_CORPSU is not a corpusbot setting and is ignored; did you mean CORPUSBOT_CORPUS?"
+        "CORPUSBOT_CORPSU is not a corpusbot setting and is ignored; "
+        "did you mean CORPUSBOT_CORPUS?",
+        "CORPUSBOT_X is not a corpusbot setting and is ignored",  # nothing close to X
     ]
     (clean_env / ".env").write_text("export CORPUSBOT_LOGLEVEL=debug\n", encoding="utf-8")
     assert any("did you mean CORPUSBOT_LOG_LEVEL?" in w for w in unknown_settings())
@@ -331,3 +333,17 @@ def test_the_token_stays_out_of_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert token not in repr(settings.discord_token)
     assert token not in f"{settings}"
     assert settings == load_settings()
+
+
+def test_a_synonyms_file_named_on_purpose_but_missing_is_warned_of(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CORPUSBOT_SYNONYMS", str(tmp_path / "nowhere.csv"))
+    with caplog.at_level("WARNING", logger="bot.config"):
+        assert len(load_settings().load_synonyms()) == 0
+    assert f"CORPUSBOT_SYNONYMS: {tmp_path / 'nowhere.csv'} does not exist" in caplog.text
+    caplog.clear()
+    monkeypatch.delenv("CORPUSBOT_SYNONYMS")
+    with caplog.at_level("WARNING", logger="bot.config"):
+        load_settings(corpus=tmp_path).load_synonyms()  # the corpus's own is optional
+    assert caplog.text == ""

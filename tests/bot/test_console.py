@@ -207,7 +207,7 @@ async def test_vote_down_with_a_reason(session: Session) -> None:
     assert (vote.vote, vote.reason) == (-1, "too vague")
     stats = await session.send("/stats")
     assert stats.startswith("corpusbot stats · the last 7 days\n")
-    assert "Questions: 1: 1 answered (100%), 0 not in the articles" in stats
+    assert "Questions: 1 · 1 answered (100%) · 0 not in the articles" in stats
     assert "Feedback: 👍 0 · 👎 1" in stats
     assert "“too vague” on #1: Who is Dai Shan?" in stats
 

@@ -777,6 +777,15 @@ async def test_the_same_group_twice_is_refused(core: Core) -> None:
     assert len(core.admin_synonyms) == 1
 
 
+async def test_a_group_the_synonyms_file_already_has_is_refused(core: Core) -> None:
+    with pytest.raises(UserError, match="synonyms file already has these names together"):
+        await core.add_synonyms("ma yun, JACK MA", 111)
+    assert await core.db.synonyms.all() == []
+    # one more name is a new group
+    group = await core.add_synonyms("Jack Ma, Ma Yun, Zorblax", 111)
+    assert group.members == ("Jack Ma", "Ma Yun", "Zorblax")
+
+
 async def test_hostile_names_are_stored_as_text_and_shown_mentioning_nobody(core: Core) -> None:
     group = await core.add_synonyms("'; DROP TABLE synonym_groups; --, @everyone **x**", 111)
     assert group.members == ("'; DROP TABLE synonym_groups; --", "@everyone **x**")

@@ -104,7 +104,7 @@ async def test_stats_shows_the_figures_and_attaches_a_chart(bot: BotProcess) -> 
     )
     assert (questions, answered_count, up, down) == (4, 1, 1, 0)
     description = embed["description"]
-    assert "**Questions:** 4: 1 answered (25%), 3 not in the articles" in description
+    assert "**Questions:** 4 · 1 answered (25%) · 3 not in the articles" in description
     assert "**Feedback:** 👍 1 · 👎 0" in description
     assert "**Asked from:** Discord 4" in description
     fields = {f["name"]: f["value"] for f in embed["fields"]}
