@@ -257,6 +257,18 @@ _ROLE = re.compile(
     r"|secretary|minister|governor|mayor|leader|boss|vp)\b|\bin charge of\b",
     re.I,
 )
+# Titles that one person holds in an organisation, each with the ways to write it.
+_TITLES = [
+    re.compile(rf"\b(?:{ways})\b", re.I)
+    for ways in (
+        r"ceo|chief executive(?: officer)?",
+        r"cto|chief technology officer",
+        r"cfo|chief financial officer",
+        r"coo|chief operating officer",
+        r"president",
+        r"chair(?:man|woman|person)?",
+    )
+]
 # Asked where someone is from, a sentence saying where they were born or grew up (not
 # "where does wu's nickname come from?", which asks of a thing).
 _ASKS_BIRTHPLACE = re.compile(
@@ -471,6 +483,16 @@ def _answer_test(
     for asks, holds in _EXPECTS:
         if asks.search(question):
             return _kind_test(question, holds)
+    asked_title = next((t for t in _TITLES if t.search(question)), None)
+    if asked_title is not None and _ASKS_PERSON.search(question):
+        # "who is the CEO of Tencent?": a sentence naming someone with that title (however
+        # written), and what it is the title of
+        named = names - set(tokenize(" ".join(asked_title.findall(question))))
+        return lambda sentence: (
+            bool(asked_title.search(sentence))
+            and bool(_PERSON.search(sentence))
+            and named <= set(tokenize(sentence))
+        )
     if _ASKS_DOER.search(question):
         asked = _words(question)
         return lambda sentence: _names_someone_new(sentence, asked)

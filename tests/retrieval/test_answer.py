@@ -860,3 +860,26 @@ def test_a_name_the_articles_never_mention_is_named_once_whole() -> None:
     assert answer_question(index, "Where does Mei live? Ask Mei.").reason == (
         "The articles never mention Mei."
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("who is the ceo of stratus", "Wang Fang"),
+        ("Who is Stratus's chief executive?", "Wang Fang"),  # the title written out
+        # the title's organisation is only a news source here, and nobody's title is given
+        ("Who is the CEO of Tencent?", None),
+        ("who is the cto of stratus", None),
+    ],
+)
+def test_asked_who_holds_a_title_a_sentence_gives_it_of_what_was_asked(
+    question: str, answer: str | None
+) -> None:
+    _check_two_founders(
+        (
+            "Sources at Tencent Technology said that Chen Lu left the harbour project.",
+            "Wang Fang, the CEO of Stratus, hired Chen Lu in the spring.",
+        ),
+        question,
+        answer,
+    )
