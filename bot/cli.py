@@ -143,7 +143,9 @@ def _open(
                 bar.update(tasks[stage], completed=done, total=total)
 
             return open_index(settings.corpus, settings.index_path, force=force, progress=progress)
-    except (CorpusError, IndexUnavailable) as exc:
+    except IndexUnavailable as exc:
+        raise Failure(settings.index_problem(str(exc))) from None
+    except CorpusError as exc:
         raise Failure(str(exc)) from None
 
 

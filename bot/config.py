@@ -370,6 +370,14 @@ class Settings:
         stem = self.local_stem
         return self.index_dir or stem.with_name(stem.name + ".index")
 
+    def index_problem(self, message: str) -> str:
+        """A problem with the index folder, saying which setting put the folder there."""
+        if str(self.index_path) not in message:
+            return message
+        if self.index_dir is not None:
+            return f"{message} (the folder CORPUSBOT_INDEX names)"
+        return f"{message} (beside CORPUSBOT_DB, as CORPUSBOT_INDEX is not set)"
+
     @property
     def synonyms_path(self) -> Path:
         """The synonyms file: CORPUSBOT_SYNONYMS, else ``synonyms.csv`` in the corpus."""

@@ -290,7 +290,9 @@ class Core:
             await asyncio.to_thread(semantic.warm_up, settings.index_path)
             if not one_shot:
                 await asyncio.to_thread(dictionary)
-        except (CorpusError, IndexUnavailable, semantic.SemanticUnavailable) as exc:
+        except IndexUnavailable as exc:
+            raise UserError(settings.index_problem(str(exc))) from None
+        except (CorpusError, semantic.SemanticUnavailable) as exc:
             raise UserError(str(exc)) from None
         try:
             db = await Database.open(settings.db)

@@ -698,3 +698,19 @@ def test_backup_to_an_empty_path_is_refused(corpusbot: Run, workdir: Path) -> No
     assert proc.returncode == 2
     assert "give the file or folder to write the backup to" in _flat(proc.stderr)
     assert list(workdir.iterdir()) == []  # nothing written where it was run
+
+
+def test_an_unusable_index_folder_says_which_setting_put_it_there(
+    corpusbot: Run, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+
+    beside = corpusbot(
+        "ask", ANSWERABLE, CORPUSBOT_DB=str(blocker / "bot.db"), CORPUSBOT_INDEX=None
+    )
+    named = corpusbot("index", CORPUSBOT_INDEX=str(blocker / "index"))
+
+    assert beside.returncode == named.returncode == 2
+    assert "(beside CORPUSBOT_DB, as CORPUSBOT_INDEX is not set)" in _flat(beside.stderr)
+    assert "(the folder CORPUSBOT_INDEX names)" in _flat(named.stderr)
