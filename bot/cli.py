@@ -453,8 +453,7 @@ def check(
         bool, typer.Option("--for-run", help="Also check what `run` needs (the token).")
     ] = False,
 ) -> None:
-    """Check settings, corpus, index folder, database and log file; exit 0 when all pass
-    (for scripts and health checks)."""
+    """Check settings, corpus, index folder, database and log file; exit 0 if all pass."""
     from bot.ops import run_check
 
     raise typer.Exit(run_check(for_run=for_run))
@@ -469,8 +468,7 @@ def health(
         ),
     ] = 60.0,
 ) -> None:
-    """Is the running bot healthy: heartbeat recent, gateway connected, database readable?
-    Exit 0 when it is (cheap enough for a container health check every 30 s)."""
+    """Is the running bot healthy (heartbeat, gateway, database)? Exit 0 when it is."""
     from bot.health import run_health
 
     raise typer.Exit(run_health(max_age=max_age))
@@ -486,8 +484,7 @@ def backup(
         bool, typer.Option("--force", help="Replace an earlier backup (an SQLite file).")
     ] = False,
 ) -> None:
-    """Copy the live database consistently and verify the copy (SQLite: the online
-    backup API; PostgreSQL: pg_dump)."""
+    """Copy the live database and verify the copy (SQLite backup API, or pg_dump)."""
     from bot.ops import run_backup
 
     if not path.strip():
