@@ -305,8 +305,7 @@ def _backup_target(settings: Settings, dest: Path | str, *, force: bool) -> Path
         dest = dest / f"{stem}-{stamp}{suffix}"
     if not os.path.lexists(dest):
         return dest
-    if not force:
-        raise BackupError(f"{dest} already exists; pass --force to replace it")
+    # what --force would not replace either is refused as such, not with "pass --force"
     if dest.is_symlink():
         raise BackupError(f"{dest} is a symbolic link; refusing to replace it")
     if not stat.S_ISREG(dest.stat().st_mode):
@@ -314,10 +313,13 @@ def _backup_target(settings: Settings, dest: Path | str, *, force: bool) -> Path
     if source is not None and dest.samefile(source):
         raise BackupError(f"{dest} is the live database; back up to another file")
     if not (_is_sqlite_file(dest) if source is not None else _is_pg_dump(dest)):
+        kind = "an SQLite database" if source is not None else "a pg_dump archive"
         raise BackupError(
-            f"{dest} is not an SQLite database; refusing to replace it (--force only "
-            "replaces an earlier backup)"
+            f"{dest} is not {kind}; refusing to replace it (--force only replaces an "
+            "earlier backup)"
         )
+    if not force:
+        raise BackupError(f"{dest} already exists; pass --force to replace it")
     return dest
 
 

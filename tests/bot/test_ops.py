@@ -307,11 +307,15 @@ def test_backup_force_replaces_only_an_earlier_database_backup(tmp_path: Path, k
     else:
         dest = settings.db_path
     before = os.lstat(dest)
-    out = io.StringIO()
+    out, without_force = io.StringIO(), io.StringIO()
 
     assert run_backup(settings, dest, force=True, out=out) == 1
+    assert run_backup(settings, dest, out=without_force) == 1
 
     assert "refusing to replace" in out.getvalue() or "is the live database" in out.getvalue()
+    # without --force, the same reason: not a suggestion to pass --force that would fail
+    assert without_force.getvalue() == out.getvalue()
+    assert "pass --force" not in without_force.getvalue()
     after = os.lstat(dest)
     assert (after.st_ino, after.st_mode, after.st_size) == (
         before.st_ino,
