@@ -16,6 +16,7 @@ import math
 import re
 import sqlite3
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ _CONTROLS = re.compile(
 def one_line(text: str) -> str:
     """Text as one line of printable characters: each control character (or terminal
     escape sequence) becomes a space, each run of spaces one space, and the ends are
-    trimmed."""
-    return " ".join(_CONTROLS.sub(" ", text).split())
+    trimmed. Letters are composed (NFC): "e" and a combining accent count as one "é"."""
+    return unicodedata.normalize("NFC", " ".join(_CONTROLS.sub(" ", text).split()))
 
 
 def clean_question(question: str) -> str:

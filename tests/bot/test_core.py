@@ -209,6 +209,15 @@ async def test_bad_questions_are_refused_and_not_logged(
     assert await core.db.queries.count() == 0
 
 
+async def test_a_letter_typed_with_a_combining_accent_counts_once(core: Core) -> None:
+    question = "Who is Dai Shan? " + "e\u0301" * 150  # 317 code points, 167 letters
+
+    outcome = await core.ask(question, DISCORD_USER)
+
+    record = await core.db.queries.get(outcome.query_id)
+    assert record is not None and record.question == "Who is Dai Shan? " + "é" * 150
+
+
 async def test_a_question_of_exactly_the_limit_is_accepted(core: Core) -> None:
     question = ("Who is Dai Shan " * 40)[:MAX_QUESTION_CHARS]
 
