@@ -116,7 +116,7 @@ async def test_stats_card_fits_discord_and_mentions_nobody(db: Database) -> None
     assert unanswered.startswith("**4×** ")  # 40 unanswered over 13 wordings
     assert "more" in unanswered.splitlines()[-1]  # cut at a whole line, saying so
     assert "**Passages indexed:** 1234" in card.description
-    assert "Questions:** 60: 20 answered (33%), 40 not in the articles" in card.description
+    assert "Questions:** 60 · 20 answered (33%) · 40 not in the articles" in card.description
 
 
 async def test_stats_card_of_an_empty_period(db: Database) -> None:
