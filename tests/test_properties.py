@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import unicodedata
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.cli import json_line, read_lines
-from bot.core import MAX_QUESTION_CHARS, UserError, clean_question
+from bot.core import MAX_QUESTION_CHARS, UserError, clean_question, one_line
 from retrieval.answer import answer_question
 from retrieval.corpus import clean_article, load_corpus
 from retrieval.index import Index
@@ -78,10 +79,13 @@ def test_a_question_is_cleaned_or_refused_with_a_message(question: str) -> None:
         cleaned = clean_question(question)
     except UserError as exc:
         assert str(exc)
-        assert not question.split() or len(" ".join(question.split())) > MAX_QUESTION_CHARS
+        assert not one_line(question) or len(one_line(question)) > MAX_QUESTION_CHARS
         return
-    assert cleaned == " ".join(question.split())
+    assert cleaned == one_line(question)
     assert 0 < len(cleaned) <= MAX_QUESTION_CHARS
+    # one line of printable text: no control character, no run of spaces, no edge space
+    assert not any(unicodedata.category(c) == "Cc" for c in cleaned)
+    assert cleaned == " ".join(cleaned.split())
     assert clean_question(cleaned) == cleaned
 
 
