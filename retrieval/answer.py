@@ -125,9 +125,11 @@ class Result:
         return None
 
     def to_json(self) -> dict:
-        """The ``ask --json`` contract object. A passage's ``score`` is its fused score,
-        the one the passages are ordered by; ``bm25`` and ``semantic`` are the signals
-        fused. An answer's ``confidence`` is the one compared with MIN_CONFIDENCE."""
+        """The ``ask --json`` contract object. Passages come in the order the bot numbers
+        its sources (``sources``): the answer's own passage first, then the others by
+        fused score. A passage's ``score`` is that fused score; ``bm25`` and ``semantic``
+        are the signals fused. An answer's ``confidence`` is the one compared with
+        MIN_CONFIDENCE."""
         answer = self.answer
         return {
             "question": self.question,
@@ -148,7 +150,7 @@ class Result:
                     "bm25": round(h.bm25, 6),
                     "semantic": None if h.semantic is None else round(h.semantic, 4),
                 }
-                for h in self.hits
+                for h in self.sources(len(self.hits))
             ],
         }
 

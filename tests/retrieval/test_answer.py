@@ -246,9 +246,23 @@ def test_to_json_has_the_contract_shape(seed_index: Index) -> None:
         assert set(passage) == {"doc_id", "title", "text", "score", "bm25", "semantic"}
         assert all(isinstance(passage[key], float) for key in ("score", "bm25", "semantic"))
         assert all(isinstance(passage[key], str) for key in ("doc_id", "title", "text"))
-    assert any(payload["answer"]["text"] in p["text"] for p in payload["passages"])
-    scores = [p["score"] for p in payload["passages"]]
+    assert payload["answer"]["text"] in payload["passages"][0]["text"]
+    scores = [p["score"] for p in payload["passages"][1:]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_json_passages_are_the_sources_in_order(seed_index: Index) -> None:
+    # the answer comes from a passage that fusion ranks below the first: JSON lists it
+    # first, as the bot numbers it [1], and the others by fused score
+    result = answer_question(seed_index, "when was the ali beijing all hands held")
+    assert result.answer is not None
+    assert result.hits[0].index != result.answer.passage
+    passages = result.to_json()["passages"]
+    own = next(h for h in result.hits if h.index == result.answer.passage)
+    rest = [h for h in result.hits if h is not own]
+    assert [p["text"] for p in passages] == [h.passage.text for h in [own, *rest]]
+    assert [p["score"] for p in passages[1:]] == [round(h.fused, 6) for h in rest]
+    assert len(passages) == len(result.hits)
 
 
 def test_k_bounds_the_number_of_passages(seed_index: Index) -> None:
