@@ -297,6 +297,16 @@ _CHUNK_SELECT_K = 32
 # 0.07 by the heap at 100k passages, 0.14 against 0.14 at 300k, 0.25 against 0.20 at
 # 500k, 0.96 against 0.69 at 1M).
 _CHUNK_SELECT_PASSAGES = 400_000
+# Below _CHUNK_SELECT_K, summing a term at a time (top_k_term_order) beats the blocks
+# that leave lists out (top_k_passage_order) up to this many passages. Both kernels and
+# bm25s timed in turn in one process at k=10, 100 questions per mix, medians / 95th
+# percentiles in ms, term order against blocks: at 100k, English general 0.135 / 0.186
+# against 0.161 / 0.212 (bm25s 0.146 / 0.224), long 0.249 / 0.499 against 0.265 / 0.522,
+# Zipfian general 0.186 / 0.317 against 0.204 / 0.340; at 200k, English general 0.254 /
+# 0.375 against 0.310 / 0.431, long 0.455 / 0.928 against 0.452 / 0.916, Zipfian general
+# 0.322 / 0.449 against 0.358 / 0.490; at 400k the blocks' pruning wins the long tail
+# (English long p95 1.434 against 1.708, Zipfian 1.837 against 1.992).
+_TERM_ORDER_PASSAGES = 200_000
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -726,8 +736,8 @@ def top_k_term_order(
     caches, and selecting the best 100 from the chunks whose maxima reach the k-th best
     chunk maximum costs less than offering every block's passages to the heap (English
     questions at 100k passages, medians at k=100, both kernels timed in turn in one
-    process: general 0.19 ms against 0.22 block by block, long 0.40 against 0.44; at
-    k=10 block by block is as fast or faster: 0.10 against 0.11 and 0.36 against 0.37).
+    process: general 0.19 ms against 0.22 block by block, long 0.40 against 0.44). At
+    k=10 too, up to _TERM_ORDER_PASSAGES (see there).
     """
     if not _postings(tids, offsets) > least:
         return -1

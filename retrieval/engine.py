@@ -445,7 +445,7 @@ class BM25Engine:
     ) -> list[tuple[int, float]] | None:
         """Top k of the given terms (ids and query multiplicities, int64 arrays) by
         summing every posting block by block of passages in passage order (see
-        _kernels.top_k_passage_order; a term at a time for a large k on a small index,
+        _kernels.top_k_passage_order; a term at a time on a small index,
         _kernels.top_k_term_order), or None if they have no more than least postings.
         The kernel reads the per-term entries itself and sorts its answer: gathering
         them with numpy, summing the list lengths and sorting with lexsort
@@ -470,8 +470,13 @@ class BM25Engine:
             self._group_starts,
             self._sparse_lows,
         )
-        if k >= _kernels._CHUNK_SELECT_K and self._n <= _kernels._CHUNK_SELECT_PASSAGES:
-            # a small accumulator at large k: see _kernels.top_k_term_order
+        term_order_limit = (
+            _kernels._CHUNK_SELECT_PASSAGES
+            if k >= _kernels._CHUNK_SELECT_K
+            else _kernels._TERM_ORDER_PASSAGES
+        )
+        if self._n <= term_order_limit:
+            # an accumulator that stays in the CPU's caches: see _kernels.top_k_term_order
             found = _kernels.top_k_term_order(
                 tids,
                 mults,

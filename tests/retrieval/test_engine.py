@@ -381,6 +381,7 @@ def test_exhaustive_sums_equal_numpy_exactly(blocks, monkeypatch, order, query, 
     monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
     if order == "blocks":  # whatever k
         monkeypatch.setattr(_kernels, "_CHUNK_SELECT_PASSAGES", 0)
+        monkeypatch.setattr(_kernels, "_TERM_ORDER_PASSAGES", 0)
     else:
         monkeypatch.setattr(_kernels, "_CHUNK_SELECT_K", 1)
     hits = engine.search(query, k)
@@ -445,7 +446,10 @@ def test_blocks_leave_out_lists_that_cannot_reach_the_heap(skewed, monkeypatch, 
     passage to the heap's worst score and looks the others up for the passages within
     reach of it: the same passages and bit-identical scores as summing everything
     (numpy), the weights of every passage added fewest postings first."""
+    from retrieval import _kernels
+
     monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
+    monkeypatch.setattr(_kernels, "_TERM_ORDER_PASSAGES", 0)  # blocks on this small index
     hits = skewed.search(query, k)
     assert engine_module._scratch.get("pruned", 1, np.int64)[0] > 0  # lists were left out
     monkeypatch.setattr(engine_module, "_COMPILED_PASSAGES", 10**9)
@@ -453,3 +457,30 @@ def test_blocks_leave_out_lists_that_cannot_reach_the_heap(skewed, monkeypatch, 
     scores = skewed.get_scores(query)
     want = sorted(np.flatnonzero(scores), key=lambda d: (-scores[d], d))[:k]
     assert [d for d, _ in hits] == want
+
+
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_small_indexes_sum_a_term_at_a_time_at_any_k(skewed, monkeypatch, k):
+    """Up to _TERM_ORDER_PASSAGES passages, a query with many postings is summed a term
+    at a time whatever its k (faster there than blocks that leave lists out); beyond
+    it, a k below _CHUNK_SELECT_K goes block by block. Same answer either way."""
+    from retrieval import _kernels
+
+    monkeypatch.setattr(engine_module, "_SMALL_QUERY_SHARE", 0)
+    query = ["seldom", "often", "usual"]
+    used = []
+    for name in ("top_k_term_order", "top_k_passage_order"):
+        kernel = getattr(_kernels, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            used.append(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(_kernels, name, spy)
+    assert skewed.num_passages <= _kernels._TERM_ORDER_PASSAGES
+    hits = skewed.search(query, k)
+    assert used == ["top_k_term_order"]
+    used.clear()
+    monkeypatch.setattr(_kernels, "_TERM_ORDER_PASSAGES", skewed.num_passages - 1)
+    assert skewed.search(query, k) == hits
+    assert used == ["top_k_term_order" if k >= _kernels._CHUNK_SELECT_K else "top_k_passage_order"]
