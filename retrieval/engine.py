@@ -19,7 +19,9 @@ passage-ordered ids, with the pair ids beside them) one block of passages at a t
 into a cache-sized accumulator (for a small k, once the heap is full, leaving out the
 longest lists where they cannot lift a passage to it, and looking them up for the
 passages within reach), and keep the best k in a heap
-(``_kernels.top_k_passage_order``), as bm25s does: with several
+(``_kernels.top_k_passage_order``); on an index small enough for one accumulator over
+all passages to stay in the CPU's caches, a term at a time into it
+(``_kernels.top_k_term_order``), as bm25s does: with several
 frequent terms nearly every passage is a candidate, and the bookkeeping of pruning (MaxScore with a
 threshold from partial or seeded exact scores) cost more than it saved in
 measurements at 100k passages. Planning runs in numpy; summing runs in compiled
