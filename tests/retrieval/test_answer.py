@@ -687,6 +687,14 @@ def test_a_question_on_another_subject_abstains_though_a_word_matches(seed_index
     assert result.reason == "The articles are not about this."
 
 
+def test_a_question_naming_what_the_articles_name_is_about_them(seed_index: Index) -> None:
+    # the model knows no "Fan Zhiming": no sentence comes near this question's meaning,
+    # yet the articles name him, so they are not "not about this"
+    result = answer_question(seed_index, "fan zhiming position")
+    assert result.reason != "The articles are not about this."
+    assert any("Fan Zhiming" in h.passage.text for h in result.hits)
+
+
 def test_the_question_is_embedded_with_its_typos_corrected(seed_index: Index) -> None:
     synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")
     reading = read_question(seed_index, "what does trudy dai see in taobao custmers", synonyms)
