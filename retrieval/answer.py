@@ -1114,9 +1114,9 @@ def answer_question(
     # question, once the article is about what the question names.
     structural = (q.wants_title or best.credit) and bool(q.names)
     # A question naming what the articles name is about them, however far its words
-    # are from any sentence's meaning ("fan zhiming title": the model knows no such name).
-    topical = structural or bool(q.names)
-    if not topical and max(s.similarity for s in ranked) < MIN_TOPIC_SIMILARITY:
+    # are from any sentence's meaning ("fan zhiming title": the model knows no such name);
+    # a structural answer names them by definition.
+    if not q.names and max(s.similarity for s in ranked) < MIN_TOPIC_SIMILARITY:
         result.reason = "The articles are not about this."
         return result
     if not structural and (best.confidence < MIN_CONFIDENCE or best.similarity < MIN_SIMILARITY):
