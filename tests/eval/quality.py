@@ -85,10 +85,8 @@ def score(items: list[dict], corpus: Path = SEEDS, synonyms: Synonyms | None = N
         for item in items:
             result = answer_question(index, item["q"], synonyms=synonyms)
             answer = result.answer
-            # in the order ``ask --json`` lists them: the bot's numbered sources
-            passages = [
-                f"{h.passage.title}\n{h.passage.text}" for h in result.sources(len(result.hits))
-            ]
+            # as ``ask --json`` lists them (the bot's numbered sources)
+            passages = [f"{p['title']}\n{p['text']}" for p in result.to_json()["passages"]]
             if item["doc"] is None:
                 out.unanswerable += 1
                 out.abstained += answer is None
