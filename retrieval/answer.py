@@ -624,28 +624,59 @@ def _periods(text: str) -> set[str]:
 # --- extraction ---------------------------------------------------------------------
 
 
-def _window(sentence: str, weights: dict[str, float], limit: int = MAX_ANSWER_CHARS) -> str:
-    """The stretch of sentence of at most limit chars that holds the most query weight,
-    cut between words."""
+def _window(
+    sentence: str,
+    weights: dict[str, float],
+    test: Callable[[str], bool] | None = None,
+    limit: int = MAX_ANSWER_CHARS,
+) -> str:
+    """The stretch of sentence of at most limit chars, cut between words, that holds
+    the kind of fact asked for (test, when the question asks for one: "when did ..."
+    keeps the date) and the most query weight, each question word counted once (a list
+    that repeats "culture" ten times does not outweigh the one rare word asked about).
+    Of the stretches that hold as much, the sentence's start if it is one, else the one
+    with the words asked about nearest its middle, with what the sentence says of them
+    on either side."""
     if len(sentence) <= limit:
         return sentence
     spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", sentence)]
-    gains = [sum(weights.get(t, 0.0) for t in tokenize(sentence[a:b])) for a, b in spans]
-    best = (-1.0, 0, 0)
+    words = [[t for t in tokenize(sentence[a:b]) if t in weights] for a, b in spans]
+    held: dict[str, int] = {}  # question words in the window, with their counts
+    windows: list[tuple[tuple[bool, float], int, int]] = []  # (merit, first, last span)
     right = 0
-    total = 0.0
     for left in range(len(spans)):
         if right < left:
-            right, total = left, 0.0
+            right = left
         while right < len(spans) and spans[right][1] - spans[left][0] <= limit:
-            total += gains[right]
+            for term in words[right]:
+                held[term] = held.get(term, 0) + 1
             right += 1
         if right == left:  # a single "word" longer than the limit
             return sentence[spans[left][0] : spans[left][0] + limit]
-        if total > best[0]:
-            best = (total, spans[left][0], spans[right - 1][1])
-        total -= gains[left]
-    return sentence[best[1] : best[2]]
+        text = sentence[spans[left][0] : spans[right - 1][1]]
+        holds = test is not None and test(text)
+        windows.append(((holds, sum(weights[t] for t in held)), left, right - 1))
+        for term in words[left]:
+            held[term] -= 1
+            if not held[term]:
+                del held[term]
+    holds, most = max(merit for merit, _, _ in windows)
+    tied = [
+        (first, last)
+        for (has, weight), first, last in windows
+        if has == holds and weight >= most - 1e-9
+    ]
+
+    def off_centre(window: tuple[int, int]) -> int:
+        first, last = window
+        asked = [n for n in range(first, last + 1) if words[n]] or [first, last]
+        before = spans[asked[0]][0] - spans[first][0]
+        after = spans[last][1] - spans[asked[-1]][1]
+        return abs(before - after)
+
+    # a sentence read from its start reads best, when that loses nothing asked for
+    first, last = tied[0] if tied[0][0] == 0 else min(tied, key=off_centre)
+    return sentence[spans[first][0] : spans[last][1]]
 
 
 def _credit_hits(index: Index, hit: Hit) -> list[Hit]:
@@ -775,7 +806,7 @@ def _extract(index: Index, best: _Sentence, row: list[_Sentence], q: _Question) 
     headline = 0 if leads_with_title(passage) else None
     text = sentences[best.position]
     if best.position == headline:
-        return _window(text, q.weights)
+        return _window(text, q.weights, q.test)
     neighbours = [
         row[n]
         for n in (best.position - 1, best.position + 1)
@@ -790,7 +821,7 @@ def _extract(index: Index, best: _Sentence, row: list[_Sentence], q: _Question) 
         joined = passage.text[start : end + len(sentences[second])]
         if "\n" not in joined and len(joined) <= MAX_ANSWER_CHARS:
             return joined
-    return _window(text, q.weights)
+    return _window(text, q.weights, q.test)
 
 
 # --- abstention ---------------------------------------------------------------------

@@ -212,6 +212,55 @@ def test_window_centres_on_the_asked_fact_in_a_very_long_sentence() -> None:
     _check_extract(index, result.answer)
 
 
+def test_window_counts_each_asked_word_once() -> None:
+    # "culture" and "harbour" are asked too, and said in every clause: the window must
+    # still hold the one clause on the rare word asked about, with what it says of it.
+    clauses = [
+        f"the {colour} culture of the harbour, where sailors {verb} every morning"
+        for colour, verb in zip(
+            ["red", "blue", "green", "grey", "white", "black", "amber"],
+            ["sing", "fish", "row", "mend nets", "swim", "trade", "rest"],
+            strict=True,
+        )
+    ]
+    sentence = (
+        "The harbour keeps many cultures: "
+        + "; ".join(clauses)
+        + "; and last the smile culture of the harbour, keeping spirits up through storms."
+    )
+    assert len(sentence) > MAX_ANSWER_CHARS
+    index = build_index(
+        [
+            Document("long", "Harbour news", (sentence,), "h1"),
+            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "h2"),
+        ]
+    )
+    result = answer_question(index, "What is the smile culture of the harbour?")
+    assert result.answer is not None
+    assert "smile culture of the harbour, keeping spirits up" in result.answer.text
+    _check_extract(index, result.answer)
+
+
+def test_window_keeps_the_date_asked_for_and_the_sentence_start() -> None:
+    # the asked words come again further on, which would pull a centred window past
+    # the sentence's start, and the month with it
+    tail = " ".join(f"then it opened office {n} in a new city" for n in range(40))
+    sentence = (
+        "In November 1997, after long thought, Lin Bo left the ferry company for good and "
+        f"{tail[:300]} while the ferry company he left {tail[300:]}."
+    )
+    index = build_index(
+        [
+            Document("long", "Ferry news", (sentence,), "f1"),
+            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "f2"),
+        ]
+    )
+    result = answer_question(index, "When did Lin Bo leave the ferry company?")
+    assert result.answer is not None
+    assert result.answer.text.startswith("In November 1997, after long thought, Lin Bo left")
+    _check_extract(index, result.answer)
+
+
 @pytest.mark.parametrize("question", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_input_returns_a_result(seed_index: Index, question: str) -> None:
     result = answer_question(seed_index, question)
