@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from retrieval.answer import (
@@ -14,6 +15,7 @@ from retrieval.answer import (
     Answer,
     Result,
     _answer_test,
+    _with_preceding,
     answer_question,
     embed_question,
     read_question,
@@ -210,6 +212,23 @@ def test_window_centres_on_the_asked_fact_in_a_very_long_sentence() -> None:
     assert result.answer is not None
     assert "zebra crossing was painted purple" in result.answer.text
     _check_extract(index, result.answer)
+
+
+def test_a_sentence_is_read_after_the_one_before_it(seed_index: Index) -> None:
+    # "Dai Shan gave way." restates the question; what she moves on to is told in the
+    # next sentence, which says so only read after it
+    result = answer_question(seed_index, "What is Dai Shan moving on to?")
+    assert result.answer is not None, result.reason
+    assert "Asset Management Company" in result.answer.text
+
+
+def test_each_sentence_vector_in_context_is_a_unit_sum_with_the_one_before() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    joined = _with_preceding(vectors)
+    assert np.allclose(joined[0], [1.0, 0.0])
+    assert np.allclose(joined[1], [2**-0.5, 2**-0.5])
+    assert np.allclose(joined[2], [0.0, 0.0])  # opposites cancel: no direction, no NaN
+    assert np.allclose(vectors, [[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])  # left as given
 
 
 def test_window_counts_each_asked_word_once() -> None:
