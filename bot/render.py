@@ -165,6 +165,33 @@ def fit(card: Card) -> Card:
     return card
 
 
+# What ends a sentence (with its closing quotes or brackets): an extract ending
+# otherwise stops in the middle of one.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def mark_cuts(extract: str, passage: str) -> str:
+    """An answer as read: "… " before it when it starts in the middle of a sentence of
+    its passage, " …" after it when that sentence goes on (a long sentence's answer is
+    the stretch that holds what was asked). The extract itself stays verbatim."""
+    at = passage.find(extract)
+    if not extract or at < 0:
+        return extract
+    before, after = passage[:at], passage[at + len(extract) :]
+    # a sentence starts the passage or a paragraph, or follows one that has ended
+    starts = (
+        not before.strip()
+        or "\n" in before[len(before.rstrip()) :]
+        or bool(_SENTENCE_END.search(before.rstrip()))
+    )
+    ends = (
+        not after.strip()
+        or "\n" in after[: len(after) - len(after.lstrip())]
+        or bool(_SENTENCE_END.search(extract))
+    )
+    return f"{'' if starts else '… '}{extract}{'' if ends else ' …'}"
+
+
 def answer_card(question: str, result: Result, query_id: int | None) -> Card:
     """The reply to /ask: the answer and up to three numbered sources, or a plain
     "not in these articles" with the closest articles."""
@@ -175,7 +202,9 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
     sources = result.sources(3)
     if result.answer is not None:
         cited = result.answer_source(3)
-        card.description = escape(result.answer.text) + (f" [{cited}]" if cited else "")
+        own = next((h for h in sources if h.index == result.answer.passage), None)
+        text = mark_cuts(result.answer.text, own.passage.text) if own else result.answer.text
+        card.description = escape(text) + (f" [{cited}]" if cited else "")
         card.color = COLOR_ANSWER
     else:
         reason = f" {escape(result.reason)}" if result.reason else ""

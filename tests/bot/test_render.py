@@ -23,6 +23,7 @@ from bot.render import (
     emphasize,
     escape,
     fit,
+    mark_cuts,
     pause_notice_card,
     shorten,
     subscriptions_card,
@@ -93,6 +94,38 @@ def test_a_300_character_question_fits(seed_index: Index) -> None:
     assert card.title.endswith(" …")
     assert question.startswith(card.title.removesuffix(" …"))
     assert card.footer == "Query #123 · Was this helpful?"
+
+
+@pytest.mark.parametrize(
+    ("extract", "shown"),
+    [
+        ("the fact is here, and more", "… the fact is here, and more …"),
+        (
+            "The long one goes on, and the fact is here",
+            "The long one goes on, and the fact is here …",
+        ),
+        ("and the fact is here, and more after it.", "… and the fact is here, and more after it."),
+        ("First one.", "First one."),
+        ("Last one.", "Last one."),  # ends a paragraph
+        ("A heading", "A heading"),  # a line of its own
+        ("not in the passage", "not in the passage"),
+    ],
+)
+def test_an_answer_cut_from_a_sentence_is_marked_where_it_was_cut(extract: str, shown: str) -> None:
+    passage = (
+        "First one. The long one goes on, and the fact is here, and more after it. "
+        "Last one.\nA heading\nNext paragraph."
+    )
+    assert mark_cuts(extract, passage) == shown
+
+
+def test_the_answer_card_marks_a_cut_but_keeps_a_whole_sentence_as_it_is() -> None:
+    text = "First one. The long one goes on, and the fact is here, and more after it."
+    hits = [hit(text, n=0), hit("Other text.", n=1)]
+    cut = Result("q", Answer("the fact is here", "doc-0", "Title", 2.0, 0), hits)
+    assert answer_card("q", cut, None).description == "… the fact is here … [1]"
+    whole = Result("q", Answer("First one.", "doc-0", "Title", 2.0, 0), hits)
+    assert answer_card("q", whole, None).description == "First one. [1]"
 
 
 def test_markdown_and_mentions_are_escaped_everywhere() -> None:
