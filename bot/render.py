@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage import Subscription, SynonymGroup
 from retrieval.answer import Result
+from retrieval.passages import split_sentences
 from retrieval.text import tokenize
 
 if TYPE_CHECKING:
@@ -165,31 +166,26 @@ def fit(card: Card) -> Card:
     return card
 
 
-# What ends a sentence (with its closing quotes or brackets): an extract ending
-# otherwise stops in the middle of one.
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
-
-
 def mark_cuts(extract: str, passage: str) -> str:
     """An answer as read: "… " before it when it starts in the middle of a sentence of
     its passage, " …" after it when that sentence goes on (a long sentence's answer is
-    the stretch that holds what was asked). The extract itself stays verbatim."""
+    the stretch that holds what was asked). Sentences are the passage's as answers are
+    drawn from them (retrieval.passages); the extract itself stays verbatim."""
     at = passage.find(extract)
     if not extract or at < 0:
         return extract
-    before, after = passage[:at], passage[at + len(extract) :]
-    # a sentence starts the passage or a paragraph, or follows one that has ended
-    starts = (
-        not before.strip()
-        or "\n" in before[len(before.rstrip()) :]
-        or bool(_SENTENCE_END.search(before.rstrip()))
-    )
-    ends = (
-        not after.strip()
-        or "\n" in after[: len(after) - len(after.lstrip())]
-        or bool(_SENTENCE_END.search(extract))
-    )
-    return f"{'' if starts else '… '}{extract}{'' if ends else ' …'}"
+    starts: set[int] = set()
+    ends: set[int] = set()
+    position = 0
+    for sentence in split_sentences(passage):
+        found = passage.find(sentence, position)
+        if found >= 0:
+            starts.add(found)
+            ends.add(found + len(sentence))
+            position = found + len(sentence)
+    head = "" if at in starts else "… "
+    tail = "" if at + len(extract) in ends else " …"
+    return f"{head}{extract}{tail}"
 
 
 def answer_card(question: str, result: Result, query_id: int | None) -> Card:
@@ -202,8 +198,8 @@ def answer_card(question: str, result: Result, query_id: int | None) -> Card:
     sources = result.sources(3)
     if result.answer is not None:
         cited = result.answer_source(3)
-        own = next((h for h in sources if h.index == result.answer.passage), None)
-        text = mark_cuts(result.answer.text, own.passage.text) if own else result.answer.text
+        own = sources[cited - 1].passage.text if cited else ""
+        text = mark_cuts(result.answer.text, own)
         card.description = escape(text) + (f" [{cited}]" if cited else "")
         card.color = COLOR_ANSWER
     else:
