@@ -667,8 +667,7 @@ def _window(
             right += 1
         if right == left:  # a single "word" longer than the limit
             return sentence[spans[left][0] : spans[left][0] + limit]
-        text = sentence[spans[left][0] : spans[right - 1][1]]
-        holds = test is not None and test(text)
+        holds = test is not None and test(sentence[spans[left][0] : spans[right - 1][1]])
         windows.append(((holds, sum(weights[t] for t in held)), left, right - 1))
         for term in words[left]:
             held[term] -= 1
@@ -756,7 +755,9 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         sentences = index.passage_sentences(hit.index)
         vectors = index.sentences.passage_vectors(hit.index, index.passage_sentences)
         similarity = vectors @ q.vector
-        with_preceding = _with_preceding(vectors) @ q.vector
+        meaning = (1 - PRECEDING_SHARE) * similarity + PRECEDING_SHARE * (
+            _with_preceding(vectors) @ q.vector
+        )
         title_terms = set(tokenize(hit.passage.title))
         terms_of = index.sentence_terms(hit.index)
         article = (
@@ -778,9 +779,8 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
             at = max(at, found + len(sentence)) if found >= 0 else at
             lexical = sum(w for t, w in q.weights.items() if t in terms)
             lexical += 0.3 * sum(w for t, w in q.weights.items() if t in title_terms - terms)
-            meaning = (1 - PRECEDING_SHARE) * similarity[n] + PRECEDING_SHARE * with_preceding[n]
             confidence = (
-                W_SEMANTIC * float(meaning)
+                W_SEMANTIC * float(meaning[n])
                 + W_LEXICAL * lexical / total_weight
                 + W_CONTEXT * (hit.fused / top_fused) ** CONTEXT_EXPONENT
                 + q.bonus(sentence)
