@@ -198,20 +198,29 @@ def test_long_sentence_is_windowed_at_word_boundaries(seed_index: Index) -> None
     _check_extract(seed_index, result.answer)
 
 
+def _answer_from_a_long_sentence(title: str, sentence: str, question: str) -> str:
+    """The answer to question over an article of one long sentence (and another on
+    something else), checked to be a whole-word extract of it."""
+    index = build_index(
+        [
+            Document("long", title, (sentence,), "l1"),
+            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "l2"),
+        ]
+    )
+    result = answer_question(index, question)
+    assert result.answer is not None, result.reason
+    _check_extract(index, result.answer)
+    return result.answer.text
+
+
 def test_window_centres_on_the_asked_fact_in_a_very_long_sentence() -> None:
     before = " ".join(f"clause {n} mentions ordinary harbour matters" for n in range(60))
     after = " ".join(f"then clause {n} mentions ordinary river matters" for n in range(60))
     sentence = f"{before} and the zebra crossing was painted purple {after}."
-    index = build_index(
-        [
-            Document("long", "Harbour news", (sentence,), "h1"),
-            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "h2"),
-        ]
+    answer = _answer_from_a_long_sentence(
+        "Harbour news", sentence, "What colour was the zebra crossing painted?"
     )
-    result = answer_question(index, "What colour was the zebra crossing painted?")
-    assert result.answer is not None
-    assert "zebra crossing was painted purple" in result.answer.text
-    _check_extract(index, result.answer)
+    assert "zebra crossing was painted purple" in answer
 
 
 def test_a_sentence_is_read_after_the_one_before_it(seed_index: Index) -> None:
@@ -248,16 +257,10 @@ def test_window_counts_each_asked_word_once() -> None:
         + "; and last the smile culture of the harbour, keeping spirits up through storms."
     )
     assert len(sentence) > MAX_ANSWER_CHARS
-    index = build_index(
-        [
-            Document("long", "Harbour news", (sentence,), "h1"),
-            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "h2"),
-        ]
+    answer = _answer_from_a_long_sentence(
+        "Harbour news", sentence, "What is the smile culture of the harbour?"
     )
-    result = answer_question(index, "What is the smile culture of the harbour?")
-    assert result.answer is not None
-    assert "smile culture of the harbour, keeping spirits up" in result.answer.text
-    _check_extract(index, result.answer)
+    assert "smile culture of the harbour, keeping spirits up" in answer
 
 
 def test_window_keeps_the_date_asked_for_and_the_sentence_start() -> None:
@@ -268,16 +271,10 @@ def test_window_keeps_the_date_asked_for_and_the_sentence_start() -> None:
         "In November 1997, after long thought, Lin Bo left the ferry company for good and "
         f"{tail[:300]} while the ferry company he left {tail[300:]}."
     )
-    index = build_index(
-        [
-            Document("long", "Ferry news", (sentence,), "f1"),
-            Document("other", "Bakery news", ("The bakery won an award on Friday.",), "f2"),
-        ]
+    answer = _answer_from_a_long_sentence(
+        "Ferry news", sentence, "When did Lin Bo leave the ferry company?"
     )
-    result = answer_question(index, "When did Lin Bo leave the ferry company?")
-    assert result.answer is not None
-    assert result.answer.text.startswith("In November 1997, after long thought, Lin Bo left")
-    _check_extract(index, result.answer)
+    assert answer.startswith("In November 1997, after long thought, Lin Bo left")
 
 
 @pytest.mark.parametrize("question", HOSTILE, ids=range(len(HOSTILE)))
