@@ -760,6 +760,24 @@ def test_a_question_naming_what_the_articles_name_is_about_them(seed_index: Inde
     assert any("Fan Zhiming" in h.passage.text for h in result.hits)
 
 
+@pytest.mark.parametrize("question", ["Who is Fan Zhiming?", "who is fan zhiming", "fan zhiming"])
+def test_a_question_asking_only_of_a_name_is_answered_by_a_sentence_naming_it(
+    seed_index: Index, question: str
+) -> None:
+    # the model knows no "Fan Zhiming" (cosine 0.14 to the sentence naming him): the
+    # name is all that is asked, and the sentence says it
+    result = answer_question(seed_index, question)
+    assert result.answer is not None, result.reason
+    assert "president Fan Zhiming" in result.answer.text
+
+
+def test_asked_more_than_a_name_a_sentence_naming_it_still_has_to_mean_it(
+    seed_index: Index,
+) -> None:
+    # "favourite" and "food" are asked too: naming Fan Zhiming is not enough
+    assert answer_question(seed_index, "what is fan zhiming's favourite food").answer is None
+
+
 def test_the_question_is_embedded_with_its_typos_corrected(seed_index: Index) -> None:
     synonyms, _ = Synonyms.parse("Trudy Dai, Dai Shan")
     reading = read_question(seed_index, "what does trudy dai see in taobao custmers", synonyms)
