@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage import Subscription, SynonymGroup
 from retrieval.answer import Result
-from retrieval.passages import split_sentences
+from retrieval.passages import sentence_starts, split_sentences
 from retrieval.text import tokenize
 
 if TYPE_CHECKING:
@@ -174,17 +174,14 @@ def mark_cuts(extract: str, passage: str) -> str:
     at = passage.find(extract)
     if not extract or at < 0:
         return extract
-    starts: set[int] = set()
-    ends: set[int] = set()
-    position = 0
-    for sentence in split_sentences(passage):
-        found = passage.find(sentence, position)
-        if found >= 0:
-            starts.add(found)
-            ends.add(found + len(sentence))
-            position = found + len(sentence)
-    head = "" if at in starts else "… "
-    tail = "" if at + len(extract) in ends else " …"
+    sentences = split_sentences(passage)
+    found = [
+        (start, start + len(sentence))
+        for start, sentence in zip(sentence_starts(passage, sentences), sentences, strict=True)
+        if start >= 0
+    ]
+    head = "" if any(start == at for start, _ in found) else "… "
+    tail = "" if any(end == at + len(extract) for _, end in found) else " …"
     return f"{head}{extract}{tail}"
 
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from retrieval.index import Hit, Index, QueryTerms
-from retrieval.passages import leads_with_title
+from retrieval.passages import leads_with_title, sentence_starts
 from retrieval.query import dictionary
 from retrieval.semantic import encoder
 from retrieval.synonyms import Synonyms, phrase_key
@@ -774,13 +774,15 @@ def _score_sentences(index: Index, q: _Question, hits: list[Hit]) -> list[list[_
         # (a title that opens the text counts as the headline too)
         paragraph: set[str] = set()  # terms of the paragraph's sentences so far
         paragraph_periods: set[str] = set()  # and the periods they name
-        at = 0
+        starts = sentence_starts(hit.passage.text, sentences)
+        at = 0  # where the last sentence found in the text ends
         for n, sentence in enumerate(sentences):
             terms = terms_of[n]
-            found = hit.passage.text.find(sentence, at)
+            found = starts[n]
             if found < 0 or "\n" in hit.passage.text[at:found]:
                 paragraph, paragraph_periods = set(), set()
-            at = max(at, found + len(sentence)) if found >= 0 else at
+            if found >= 0:
+                at = found + len(sentence)
             lexical = sum(w for t, w in q.weights.items() if t in terms)
             lexical += 0.3 * sum(w for t, w in q.weights.items() if t in title_terms - terms)
             confidence = (

@@ -18,6 +18,7 @@ __all__ = [
     "leads_with_title",
     "make_passages",
     "passage_sentences",
+    "sentence_starts",
     "split_sentences",
 ]
 
@@ -153,6 +154,19 @@ def leads_with_title(passage: Passage) -> bool:
     does not hold (a question may ask for the headline)."""
     title = passage.title.strip()
     return passage.position == 0 and bool(title) and not passage.text.startswith(title)
+
+
+def sentence_starts(text: str, sentences: list[str]) -> list[int]:
+    """Where each of sentences starts in text, looked for in order after the one before
+    (-1 for one the text does not hold, as a title leading the first passage's)."""
+    starts: list[int] = []
+    at = 0
+    for sentence in sentences:
+        found = text.find(sentence, at)
+        starts.append(found)
+        if found >= 0:
+            at = found + len(sentence)
+    return starts
 
 
 def passage_sentences(passage: Passage) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.corpus import Document
-from retrieval.passages import MAX_CHARS, make_passages, split_sentences
+from retrieval.passages import MAX_CHARS, make_passages, sentence_starts, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,10 @@ def test_seed_passages(seed_documents: dict[str, Document]) -> None:
         for p in passages
         for s in split_sentences(p.text)
     )
+
+
+def test_sentence_starts_finds_each_sentence_after_the_one_before() -> None:
+    text = "Ma spoke. Ma spoke.\nThen he left."
+    sentences = ["Headline", "Ma spoke.", "Ma spoke.", "Then he left."]
+    # the repeated sentence is found twice, in order; a title the text lacks is -1
+    assert sentence_starts(text, sentences) == [-1, 0, 10, 20]
